@@ -11,6 +11,7 @@ package config
 
 import (
 	_ "embed"
+	"fmt"
 	"os"
 )
 
@@ -52,6 +53,15 @@ type Config struct {
 	Warnings []string `toml:"-"`
 	// File is where the configuration was read from.
 	File string `toml:"-"`
+
+	keys *keyIndex
+}
+
+// Problem returns an error about key, placed at the key's line, for checks
+// made outside this package (a policy the scheduler refuses, a sensor that
+// is bound to a kernel driver).
+func (c *Config) Problem(key, format string, args ...any) *Problem {
+	return &Problem{File: c.File, Line: c.keys.Line(key), Key: key, Msg: fmt.Sprintf(format, args...)}
 }
 
 // Sampling sets how often sensors are read.
@@ -239,16 +249,16 @@ func Default() Config {
 		Node:     sanitizeNode(host),
 		StateDir: "/var/lib/veille",
 		LogLevel: "info",
-		Sampling: Sampling{Interval: Duration(10e9)},
+		Sampling: Sampling{Interval: Dur(10e9)},
 		System:   System{SocTemperature: true, Throttling: true, PMIC: true, Vcgencmd: "vcgencmd"},
-		Energy:   Energy{CheckpointInterval: Duration(15 * 60e9), GridIntensity: 250},
+		Energy:   Energy{CheckpointInterval: Dur(15 * 60e9), GridIntensity: 250},
 		Schedule: Schedule{
 			Enabled:          true,
 			Timezone:         "Local",
-			MinAwake:         Duration(30 * 60e9),
-			RetryEvery:       Duration(5 * 60e9),
-			GiveUpAfter:      Duration(2 * 3600e9),
-			WakeBeforeTimers: Duration(10 * 60e9),
+			MinAwake:         Dur(30 * 60e9),
+			RetryEvery:       Dur(5 * 60e9),
+			GiveUpAfter:      Dur(2 * 3600e9),
+			WakeBeforeTimers: Dur(10 * 60e9),
 		},
 		Checks: Checks{
 			Ports:          []int{22, 445, 2049, 8096, 32400},
@@ -258,24 +268,24 @@ func Default() Config {
 			Processes:      []string{"rsync", "borg", "restic", "apt", "apt-get", "dpkg", "unattended-upgr"},
 			SmartSelfTest:  true,
 			Smartctl:       "smartctl",
-			CommandTimeout: Duration(10e9),
+			CommandTimeout: Dur(10e9),
 		},
 		Button: Button{
 			Line: 17, ActiveLow: true,
-			Debounce: Duration(30e6), LongPress: Duration(2e9), DoublePress: Duration(400e6),
+			Debounce: Dur(30e6), LongPress: Dur(2e9), DoublePress: Dur(400e6),
 			Short: "stay_awake", Long: "shutdown", Double: "sleep_now", StayAwakeHours: 2,
 		},
 		MQTT: MQTT{
 			Broker:       "tcp://localhost:1883",
 			Listen:       "127.0.0.1:1883",
-			KeepAlive:    Duration(30e9),
+			KeepAlive:    Dur(30e9),
 			TopicPrefix:  "veille",
 			SpoolMaxSize: ByteSize(16 << 20),
-			SpoolMaxAge:  Duration(7 * 24 * 3600e9),
+			SpoolMaxAge:  Dur(7 * 24 * 3600e9),
 		},
 		HomeAssistant: HomeAssistant{
 			Enabled: true, DiscoveryPrefix: "homeassistant", Discovery: "device",
-			StateInterval: Duration(60e9),
+			StateInterval: Dur(60e9),
 		},
 		Telemetry: Telemetry{Batch: 6},
 		Power:     Power{RTC: "rtc0", EEPROMCheck: true},
@@ -294,10 +304,10 @@ func diskDefaults(d *Disk, set func(string) bool) {
 		d.Check = true
 	}
 	if !set("appear_timeout") {
-		d.AppearTimeout = Duration(60e9)
+		d.AppearTimeout = Dur(60e9)
 	}
 	if !set("min_cycle") {
-		d.MinCycle = Duration(3600e9)
+		d.MinCycle = Dur(3600e9)
 	}
 }
 

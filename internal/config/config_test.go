@@ -70,6 +70,8 @@ func TestErrorsNameFileLineKey(t *testing.T) {
 			`veille.toml:4: sensor[0].channel[0].number: 4 is not an ina3221 input (1-3)`},
 		{"disk without id", "version = 1\n[[disk]]\nname = \"media\"\nmount = \"/srv/media\"\n",
 			`veille.toml:2: disk[0].uuid: give exactly one of uuid or label`},
+		{"bare number current", "version = 1\n[[sensor]]\nname = \"pi\"\nchip = \"ina226\"\nshunt_resistance = \"100mΩ\"\nmax_current = 3\n",
+			`veille.toml:6: sensor[0].max_current: "3" is not a current`},
 		{"syntax", "version = 1\n[mqtt\n", `veille.toml:2:`},
 	}
 	for _, tc := range cases {

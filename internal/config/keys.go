@@ -13,6 +13,7 @@ import (
 // decoding can still say where the value came from.
 type keyIndex struct {
 	line  map[string]int
+	raw   []rawValue // scalar values in file order
 	byLn  map[int]string
 	lines []int
 }
@@ -64,6 +65,9 @@ func indexKeys(doc []byte) *keyIndex {
 			idx.byLn[l] = path
 		}
 	}
+	addRaw := func(path string, v *unstable.Node, at *unstable.Node) {
+		idx.raw = append(idx.raw, rawValue{path: path, text: string(v.Data), line: p.Shape(at.Raw).Start.Line})
+	}
 	for p.NextExpression() {
 		e := p.Expression()
 		switch e.Kind {
@@ -83,6 +87,9 @@ func indexKeys(doc []byte) *keyIndex {
 			if last != nil {
 				add(path, last)
 				indexValue(&p, path, e.Value(), last, add)
+				if v := e.Value(); v.Kind != unstable.Array && v.Kind != unstable.InlineTable {
+					addRaw(path, v, last)
+				}
 			}
 		}
 	}
@@ -135,4 +142,22 @@ func joinKey(prefix string, it unstable.Iterator) (string, *unstable.Node) {
 		last = n
 	}
 	return b.String(), last
+}
+
+type rawValue struct {
+	path, text string
+	line       int
+}
+
+// ByValue finds the first key whose scalar value is written as text.
+func (k *keyIndex) ByValue(text string) (string, int) {
+	if k == nil {
+		return "", 0
+	}
+	for _, r := range k.raw {
+		if r.text == text {
+			return r.path, r.line
+		}
+	}
+	return "", 0
 }

@@ -100,6 +100,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		return nil, &Error{Problems: v.problems}
 	}
 	c.File = name
+	c.keys = idx
 	return &c, nil
 }
 
@@ -149,6 +150,11 @@ func decodeProblems(name string, idx *keyIndex, err error) error {
 			msg = fmt.Sprintf("expected %s, got a TOML %s", friendlyType(m[2]), strings.ToLower(m[1]))
 		}
 		return &Error{Problems: []*Problem{{File: name, Line: line, Key: idx.KeyAt(line), Msg: msg}}}
+	}
+	var ve *valueError
+	if errors.As(err, &ve) {
+		key, line := idx.ByValue(ve.raw)
+		return &Error{Problems: []*Problem{{File: name, Line: line, Key: key, Msg: ve.msg}}}
 	}
 	return &Error{Problems: []*Problem{{File: name, Msg: err.Error()}}}
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"periph.io/x/conn/v3/physic"
 )
 
 type validator struct {
@@ -153,7 +155,7 @@ func (v *validator) sensor(k string, s *Sensor, addChannel func(key, name string
 			}
 			seen[ch.Number] = true
 			addChannel(ck+".name", ch.Name)
-			if ch.ShuntResistance == 0 {
+			if ch.ShuntResistance.V() == 0 {
 				v.bad(ck+".shunt_resistance", "missing: the shunt resistor of this input (like \"100mΩ\")")
 			}
 		}
@@ -163,14 +165,14 @@ func (v *validator) sensor(k string, s *Sensor, addChannel func(key, name string
 			v.bad(k+".channel", "only an ina3221 has several inputs")
 		}
 		if s.Chip == "ina260" {
-			if s.ShuntResistance != 0 {
+			if s.ShuntResistance.V() != 0 {
 				v.bad(k+".shunt_resistance", "an ina260 has its own 2 mΩ shunt; remove this key")
 			}
 		} else {
-			if s.ShuntResistance == 0 {
+			if s.ShuntResistance.V() == 0 {
 				v.bad(k+".shunt_resistance", "missing: the shunt resistor on the board (often \"100mΩ\" on modules)")
 			}
-			if s.MaxCurrent == 0 {
+			if s.MaxCurrent.V() == 0 {
 				v.bad(k+".max_current", "missing: the largest current you expect (like \"3.2A\"); it sets the resolution")
 			}
 		}
@@ -187,10 +189,10 @@ func (v *validator) sensor(k string, s *Sensor, addChannel func(key, name string
 			v.bad(k+".adc_time", "%q is not \"auto\" or a conversion time (like \"1.1ms\")", s.AdcTime)
 		}
 	}
-	if s.MaxVoltage != 0 {
+	if s.MaxVoltage.V() != 0 {
 		if s.Chip != "ina219" {
 			v.bad(k+".max_voltage", "only the ina219 has a selectable bus range")
-		} else if s.MaxVoltage != Voltage(16e9) && s.MaxVoltage != Voltage(32e9) {
+		} else if s.MaxVoltage.V() != 16*physic.Volt && s.MaxVoltage.V() != 32*physic.Volt {
 			v.bad(k+".max_voltage", "the ina219 bus range is \"16V\" or \"32V\"")
 		}
 	}
@@ -370,7 +372,7 @@ func (v *validator) disk(k string, d *Disk, seen map[string]bool, channels map[s
 	if !slices.Contains([]string{"auto", "scsi", "ata", "none"}, d.SpinDown) {
 		v.bad(k+".spin_down", "%q is not auto, scsi, ata or none", d.SpinDown)
 	}
-	if d.IdleSpinDown != 0 {
+	if d.IdleSpinDown.D() != 0 {
 		v.duration(k+".idle_spindown", d.IdleSpinDown, time.Minute, 24*time.Hour)
 	}
 	v.duration(k+".min_cycle", d.MinCycle, 0, 24*time.Hour)

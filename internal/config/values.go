@@ -9,24 +9,28 @@ import (
 	"periph.io/x/conn/v3/physic"
 )
 
-// Duration is a time.Duration written as "90s", "15m", "2h30m" or "7d".
-type Duration time.Duration
+// Duration is a time.Duration written as "90s", "15m", "2h30m" or "7d". It is
+// a struct so that a bare number (which unit?) is a type error, not 10 ns.
+type Duration struct{ d time.Duration }
+
+// Dur returns d as a Duration.
+func Dur(d time.Duration) Duration { return Duration{d} }
 
 // D returns the value as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
+func (d Duration) D() time.Duration { return d.d }
 
 // UnmarshalText parses Go durations plus a "d" (24 h) unit.
 func (d *Duration) UnmarshalText(b []byte) error {
 	v, err := parseDuration(string(b))
 	if err != nil {
-		return err
+		return &valueError{raw: string(b), msg: err.Error()}
 	}
-	*d = Duration(v)
+	d.d = v
 	return nil
 }
 
 // MarshalText writes the shortest readable form.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(formatDuration(time.Duration(d))), nil }
+func (d Duration) MarshalText() ([]byte, error) { return []byte(formatDuration(d.d)), nil }
 
 func parseDuration(s string) (time.Duration, error) {
 	t := strings.TrimSpace(s)
@@ -80,7 +84,7 @@ func (t *TimeOfDay) UnmarshalText(b []byte) error {
 	hh, err1 := strconv.Atoi(h)
 	mm, err2 := strconv.Atoi(m)
 	if !ok || len(h) == 0 || len(h) > 2 || len(m) != 2 || err1 != nil || err2 != nil || hh < 0 || hh > 23 || mm < 0 || mm > 59 {
-		return fmt.Errorf("%q is not a time of day (HH:MM)", s)
+		return badValue(b, "%q is not a time of day (HH:MM)", s)
 	}
 	*t = TimeOfDay{hh, mm}
 	return nil
@@ -105,7 +109,7 @@ type Date struct {
 func (d *Date) UnmarshalText(b []byte) error {
 	t, err := time.Parse("2006-01-02", string(b))
 	if err != nil {
-		return fmt.Errorf("%q is not a date (YYYY-MM-DD)", b)
+		return badValue(b, "%q is not a date (YYYY-MM-DD)", b)
 	}
 	*d = Date{t.Year(), t.Month(), t.Day()}
 	return nil
@@ -131,63 +135,81 @@ func (d Date) Before(e Date) bool {
 }
 
 // Resistance is a shunt resistance such as "100mΩ", "0.1 ohm" or "2mOhm".
-type Resistance physic.ElectricResistance
+type Resistance struct{ v physic.ElectricResistance }
+
+// ResistanceOf wraps a physic value.
+func ResistanceOf(v physic.ElectricResistance) Resistance { return Resistance{v} }
+
+// V returns the physic value.
+func (x Resistance) V() physic.ElectricResistance { return x.v }
 
 // UnmarshalText parses with periph's physic units (spaces are ignored).
 func (r *Resistance) UnmarshalText(b []byte) error {
 	var v physic.ElectricResistance
 	if err := v.Set(strings.ReplaceAll(string(b), " ", "")); err != nil {
-		return fmt.Errorf("%q is not a resistance (like \"100mΩ\" or \"0.1 ohm\"): %v", b, err)
+		return badValue(b, "%q is not a resistance (like \"100mΩ\" or \"0.1 ohm\"): %v", b, err)
 	}
 	if v <= 0 {
-		return fmt.Errorf("%q: a shunt resistance must be above zero", b)
+		return badValue(b, "%q: a shunt resistance must be above zero", b)
 	}
-	*r = Resistance(v)
+	r.v = v
 	return nil
 }
 
 // MarshalText writes periph's form.
 func (r Resistance) MarshalText() ([]byte, error) {
-	return []byte(physic.ElectricResistance(r).String()), nil
+	return []byte(r.v.String()), nil
 }
 
 // Current is an electric current such as "3.2A" or "800mA".
-type Current physic.ElectricCurrent
+type Current struct{ v physic.ElectricCurrent }
+
+// CurrentOf wraps a physic value.
+func CurrentOf(v physic.ElectricCurrent) Current { return Current{v} }
+
+// V returns the physic value.
+func (x Current) V() physic.ElectricCurrent { return x.v }
 
 // UnmarshalText parses with periph's physic units.
 func (c *Current) UnmarshalText(b []byte) error {
 	var v physic.ElectricCurrent
 	if err := v.Set(strings.ReplaceAll(string(b), " ", "")); err != nil {
-		return fmt.Errorf("%q is not a current (like \"3.2A\" or \"800mA\"): %v", b, err)
+		return badValue(b, "%q is not a current (like \"3.2A\" or \"800mA\"): %v", b, err)
 	}
 	if v <= 0 {
-		return fmt.Errorf("%q: a maximum current must be above zero", b)
+		return badValue(b, "%q: a maximum current must be above zero", b)
 	}
-	*c = Current(v)
+	c.v = v
 	return nil
 }
 
 // MarshalText writes periph's form.
 func (c Current) MarshalText() ([]byte, error) {
-	return []byte(physic.ElectricCurrent(c).String()), nil
+	return []byte(c.v.String()), nil
 }
 
 // Voltage is an electric potential such as "32V" or "163.84mV".
-type Voltage physic.ElectricPotential
+type Voltage struct{ v physic.ElectricPotential }
+
+// VoltageOf wraps a physic value.
+func VoltageOf(v physic.ElectricPotential) Voltage { return Voltage{v} }
+
+// V returns the physic value.
+func (x Voltage) V() physic.ElectricPotential { return x.v }
 
 // UnmarshalText parses with periph's physic units.
 func (v *Voltage) UnmarshalText(b []byte) error {
 	var p physic.ElectricPotential
 	if err := p.Set(strings.ReplaceAll(string(b), " ", "")); err != nil {
-		return fmt.Errorf("%q is not a voltage (like \"32V\" or \"40mV\"): %v", b, err)
+		return badValue(b, "%q is not a voltage (like \"32V\" or \"40mV\"): %v", b, err)
 	}
-	*v = Voltage(p)
+	v.v = p
 	return nil
 }
 
 // MarshalText writes periph's form.
 func (v Voltage) MarshalText() ([]byte, error) {
-	return []byte(physic.ElectricPotential(v).String()), nil
+	return []byte(v.v.String()), nil
 }
 
 // ByteSize is a size such as "16MiB", "512kB" or "1000000".
@@ -222,7 +244,7 @@ func parseSize(s string) (int64, bool) {
 func (z *ByteSize) UnmarshalText(b []byte) error {
 	v, ok := parseSize(string(b))
 	if !ok {
-		return fmt.Errorf("%q is not a size (like \"16MiB\" or \"500kB\")", b)
+		return badValue(b, "%q is not a size (like \"16MiB\" or \"500kB\")", b)
 	}
 	*z = ByteSize(v)
 	return nil
@@ -250,11 +272,11 @@ func (r *ByteRate) UnmarshalText(b []byte) error {
 	s := strings.TrimSpace(string(b))
 	num, ok := strings.CutSuffix(s, "/s")
 	if !ok && s != "0" {
-		return fmt.Errorf("%q is not a rate (like \"100kB/s\" or \"2MB/s\")", b)
+		return badValue(b, "%q is not a rate (like \"100kB/s\" or \"2MB/s\")", b)
 	}
 	v, ok := parseSize(num)
 	if !ok {
-		return fmt.Errorf("%q is not a rate (like \"100kB/s\" or \"2MB/s\")", b)
+		return badValue(b, "%q is not a rate (like \"100kB/s\" or \"2MB/s\")", b)
 	}
 	*r = ByteRate(v)
 	return nil
@@ -272,4 +294,14 @@ func (r ByteRate) MarshalText() ([]byte, error) {
 		return []byte(strconv.FormatInt(int64(r)/1000, 10) + "kB/s"), nil
 	}
 	return []byte(strconv.FormatInt(int64(r), 10) + "B/s"), nil
+}
+
+// valueError is a bad value; it carries the raw text so that the key and
+// line can be found even when the TOML decoder does not report a position.
+type valueError struct{ raw, msg string }
+
+func (e *valueError) Error() string { return e.msg }
+
+func badValue(b []byte, format string, args ...any) error {
+	return &valueError{raw: string(b), msg: fmt.Sprintf(format, args...)}
 }
