@@ -14,15 +14,15 @@ const (
 	regManufacturerID    = 0xFE
 	regDieID             = 0xFF
 
-	idTI       = 0x5449 // "TI"
-	die226     = 0x2260
-	die3221    = 0x3220
-	die260     = 0x227 // bits 15:4; bits 3:0 are the revision
-	device228  = 0x228 // bits 15:4; bits 3:0 are the revision
-	config219  = ina219ConfigPOR
-	reset219   = ina219Reset
-	firstAddr  = 0x40
-	lastAddr   = 0x4F
+	idTI      = 0x5449 // "TI"
+	die226    = 0x2260
+	die3221   = 0x3220
+	die260    = 0x227 // bits 15:4; bits 3:0 are the revision
+	device228 = 0x228 // bits 15:4; bits 3:0 are the revision
+	config219 = ina219ConfigPOR
+	reset219  = ina219Reset
+	firstAddr = 0x40
+	lastAddr  = 0x4F
 )
 
 // Detect identifies the chip at addr from its ID registers and writes nothing
