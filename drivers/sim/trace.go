@@ -1,0 +1,129 @@
+package sim
+
+import (
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Signal is what one sensing input of a chip sees: the bus voltage at its
+// VBUS pin and the current through its shunt. The emulated chips only ever
+// ask for exact integrals over a time span, so an ADC result is the true mean
+// of the signal over its averaging window, never a point sample.
+type Signal interface {
+	// Integrals returns ∫V dt (V·s), ∫I dt (A·s) and ∫V·I dt (J) over
+	// [t0, t1). It returns zeros when t1 is not after t0.
+	Integrals(t0, t1 time.Time) (v, i, vi float64)
+}
+
+// Trace is a piecewise-constant Signal: bus voltage and current hold their
+// value from one step to the next, so every integral is exact. Before its
+// first step a Trace reads 0 V and 0 A.
+//
+// A Trace is not safe for concurrent use. Inside a World the world's lock
+// guards the rails' traces; a test that drives chips directly sets all the
+// steps it needs (future ones included) before the reads start.
+type Trace struct {
+	origin time.Time
+	at     []int64 // ns since origin, strictly increasing
+	v, i   []float64
+}
+
+// NewTrace returns a trace that reads v volts and i amperes from start on.
+func NewTrace(start time.Time, v, i float64) *Trace {
+	return &Trace{origin: start, at: []int64{0}, v: []float64{v}, i: []float64{i}}
+}
+
+// Set makes the trace read v volts and i amperes from at on. Steps are
+// appended in time order: at must not be before the last step (a step at the
+// same instant replaces it).
+func (tr *Trace) Set(at time.Time, v, i float64) error {
+	ns := int64(at.Sub(tr.origin))
+	if ns < tr.at[len(tr.at)-1] {
+		return fmt.Errorf("sim trace: step at %s is before the last step at %s",
+			at.Format(time.RFC3339Nano), tr.origin.Add(time.Duration(tr.at[len(tr.at)-1])).Format(time.RFC3339Nano))
+	}
+	tr.set(ns, v, i)
+	return nil
+}
+
+// set appends a step at ns (since origin); ns must not be before the last one.
+func (tr *Trace) set(ns int64, v, i float64) {
+	n := len(tr.at) - 1
+	if tr.v[n] == v && tr.i[n] == i {
+		return
+	}
+	if tr.at[n] == ns {
+		tr.v[n], tr.i[n] = v, i
+		// Merging with the step before keeps the trace minimal.
+		if n > 0 && tr.v[n-1] == v && tr.i[n-1] == i {
+			tr.at, tr.v, tr.i = tr.at[:n], tr.v[:n], tr.i[:n]
+		}
+		return
+	}
+	tr.at = append(tr.at, ns)
+	tr.v = append(tr.v, v)
+	tr.i = append(tr.i, i)
+}
+
+// At returns the bus voltage and current at t.
+func (tr *Trace) At(t time.Time) (v, i float64) {
+	ns := int64(t.Sub(tr.origin))
+	if ns < 0 {
+		return 0, 0
+	}
+	k := tr.index(ns)
+	return tr.v[k], tr.i[k]
+}
+
+// index returns the step in force at ns >= 0.
+func (tr *Trace) index(ns int64) int {
+	return sort.Search(len(tr.at), func(k int) bool { return tr.at[k] > ns }) - 1
+}
+
+// Integrals implements Signal.
+func (tr *Trace) Integrals(t0, t1 time.Time) (sv, si, svi float64) {
+	a, b := int64(t0.Sub(tr.origin)), int64(t1.Sub(tr.origin))
+	return tr.integrals(a, b)
+}
+
+// integrals works in ns since origin.
+func (tr *Trace) integrals(a, b int64) (sv, si, svi float64) {
+	if a < 0 {
+		a = 0 // nothing before the first step
+	}
+	if b <= a {
+		return 0, 0, 0
+	}
+	for k := tr.index(a); k < len(tr.at) && tr.at[k] < b; k++ {
+		lo, hi := a, b
+		if tr.at[k] > lo {
+			lo = tr.at[k]
+		}
+		if k+1 < len(tr.at) && tr.at[k+1] < hi {
+			hi = tr.at[k+1]
+		}
+		dt := float64(hi-lo) / 1e9
+		sv += tr.v[k] * dt
+		si += tr.i[k] * dt
+		svi += tr.v[k] * tr.i[k] * dt
+	}
+	return sv, si, svi
+}
+
+// Energy returns ∫V·I dt over [t0, t1) in joules.
+func (tr *Trace) Energy(t0, t1 time.Time) float64 {
+	_, _, e := tr.Integrals(t0, t1)
+	return e
+}
+
+// Means returns the mean voltage and current over [t0, t1); zeros for an
+// empty span.
+func Means(s Signal, t0, t1 time.Time) (v, i float64) {
+	d := t1.Sub(t0).Seconds()
+	if d <= 0 {
+		return 0, 0
+	}
+	sv, si, _ := s.Integrals(t0, t1)
+	return sv / d, si / d
+}
