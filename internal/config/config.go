@@ -47,6 +47,7 @@ type Config struct {
 	HomeAssistant HomeAssistant `toml:"homeassistant"`
 	Telemetry     Telemetry     `toml:"telemetry"`
 	Power         Power         `toml:"power"`
+	Simulation    Simulation    `toml:"simulation"`
 
 	// Warnings are problems that do not stop veille (for example a
 	// password in a file others can read).
@@ -239,6 +240,14 @@ type Telemetry struct {
 type Power struct {
 	RTC         string `toml:"rtc"`
 	EEPROMCheck bool   `toml:"eeprom_check"`
+}
+
+// Simulation replaces hardware with veille's simulated world, for the demo
+// and for test machines (the QEMU image test) that have no sensors.
+type Simulation struct {
+	// Sensors puts every [[sensor]] on an emulated I2C bus fed by a load
+	// model; everything else (sysfs, systemd, logind, the RTC) stays real.
+	Sensors bool `toml:"sensors"`
 }
 
 // Default returns the configuration a minimal file starts from.
