@@ -260,3 +260,16 @@ func write(t *testing.T, dir string, files map[string]string) {
 		}
 	}
 }
+
+// The agent reads every sensor once per sampling interval.
+func BenchmarkReadINA3221(b *testing.B) {
+	s, err := FS{Root: "testdata/pi4"}.Lookup(1, 0x41)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := s.Read(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -29,6 +29,9 @@ func ParseValue(r io.Reader) (int64, error) {
 		return 0, errors.New("empty value")
 	}
 	v, err := strconv.ParseInt(string(s), 10, 64)
+	if errors.Is(err, strconv.ErrRange) {
+		return 0, fmt.Errorf("%s is out of the 64-bit range", s)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("not a decimal integer: %q", s)
 	}
