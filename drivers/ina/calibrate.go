@@ -64,8 +64,8 @@ func pickShuntRange(c Chip, o *Opts, ranges []physic.ElectricPotential) (int, er
 // CAL = trunc(k / (Current_LSB·R)) with k the chip's constant in nA·nΩ
 // (0.04096 → 4.096e16, 0.00512 → 5.12e15). With an explicit Current_LSB it
 // applies the formula; otherwise Current_LSB = Imax/2^15, i.e.
-// CAL = trunc(k·2^15 / (Imax·R)), the largest CAL (finest LSB) at which Imax
-// still fits the 16-bit current register. even clears bit 0 (INA219, whose
+// CAL = trunc(k·2^15 / (Imax·R)), the largest CAL (finest LSB) whose LSB is
+// still at least Imax/2^15. even clears bit 0 (INA219, whose
 // FS0 bit is void). It returns CAL and the ratios that convert the current
 // and power registers, derived from the CAL actually written:
 // Current_LSB = k/(CAL·R), Power_LSB = powerFactor·Current_LSB.

@@ -39,7 +39,8 @@
 //	         Power_LSB = 3.2·Current_LSB, Energy_LSB = 16·Power_LSB, Charge_LSB = Current_LSB
 //
 // When Current_LSB is derived from MaxCurrent, the driver picks the finest LSB
-// for which Imax still fits the current register. Whatever the choice, the
+// the integer register allows at or above the datasheet's Imax/2^15
+// (INA228: Imax/2^19). Whatever the choice, the
 // register holds an integer, so the driver converts readings with the LSB that
 // the written integer really implies (e.g. 0.00512/(CAL·R)), exactly, in
 // integer arithmetic. The datasheet examples hold: INA226 with 2 mΩ and a
@@ -48,8 +49,8 @@
 //
 // The INA260 has an internal 2 mΩ shunt and fixed LSBs (1.25 mA, 1.25 mV,
 // 10 mW); it has no calibration register. The INA3221 has no current or power
-// registers at all: the driver computes I = Vshunt/R and P = Vbus·I per
-// channel.
+// registers at all: the driver computes I = Vshunt/R and P = Vbus·|I| per
+// channel (a magnitude, like the other chips' power registers).
 //
 // # Overflow
 //
@@ -57,7 +58,9 @@
 // math-overflow flag (INA219 OVF in the bus voltage register — an overflow of
 // the current or power calculation, not of the bus voltage; INA226/INA260 OVF
 // in Mask/Enable; INA228 MATHOF), or a shunt or bus ADC code at its full-scale
-// limit. The readings are returned as the chip reported them, never clamped.
+// limit. The readings are returned as the chip reported them, never clamped
+// (the one exception, flagged too: an INA228 energy total past the range of
+// physic.Energy, about 2.5 MWh, reads as its maximum).
 //
 // # Timing
 //
