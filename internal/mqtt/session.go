@@ -340,7 +340,7 @@ func (s *Session) connect(ctx context.Context) (paho.Client, chan struct{}, erro
 		SetAutoReconnect(false).
 		SetConnectRetry(false).
 		SetKeepAlive(orDefault(s.opts.KeepAlive, 30*time.Second)).
-		SetPingTimeout(10 * time.Second).
+		SetPingTimeout(10*time.Second).
 		SetConnectTimeout(orDefault(s.opts.ConnectTimeout, 10*time.Second)).
 		SetWriteTimeout(s.opts.PublishTimeout).
 		SetWill(s.opts.Topics.Status(), Offline, 1, true).

@@ -156,9 +156,19 @@ func TestHandlersNeverBlockClient(t *testing.T) {
 // TestLastWill: when the connection dies without DISCONNECT, the broker
 // publishes the retained "offline"; the session reconnects and says online.
 func TestLastWill(t *testing.T) {
-	b := startEmbedded(t)
-	p := newProxy(t, b.Addr())
-	sub := subscribe(t, b.URL(), "veille/pi/status")
+	t.Run("embedded", func(t *testing.T) {
+		b := startEmbedded(t)
+		testLastWill(t, b.Addr(), b.URL())
+	})
+	t.Run("mosquitto", func(t *testing.T) {
+		m := startMosquitto(t)
+		testLastWill(t, m.addr, m.url())
+	})
+}
+
+func testLastWill(t *testing.T, addr, url string) {
+	p := newProxy(t, addr)
+	sub := subscribe(t, url, "veille/pi/status")
 	s := newTestSession(t, p.url(), "pi", t.TempDir())
 	runSession(t, s)
 	waitFor(t, "online", 5*time.Second, func() bool {
@@ -183,7 +193,9 @@ func TestListen(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out safeBuffer
 	done := make(chan error, 1)
-	go func() { done <- Listen(ctx, ListenOptions{ConnOptions: ConnOptions{Broker: b.URL()}, Logger: testLogger(t)}, &out) }()
+	go func() {
+		done <- Listen(ctx, ListenOptions{ConnOptions: ConnOptions{Broker: b.URL()}, Logger: testLogger(t)}, &out)
+	}()
 	pub := subscribe(t, b.URL(), "nothing/here")
 	frame := &telemetry.Frame{Run: 1, Seq: 2, Start: 1767323045000, Interval: 1000, Count: 1,
 		Channels: []telemetry.Channel{{ID: 0, Samples: []telemetry.Sample{{MilliVolts: 5100, MilliAmps: 700, MilliWatts: 3570, OK: true}}, EnergyMilliWh: 42}}}
