@@ -31,11 +31,12 @@ const onboardWhy = "Raspberry Pi 4/5 onboard ports are switched together; use a 
 // VL805 internal hub that the Pi 4's USB 2 ports hang off.
 var gangedBoards = []struct {
 	modelPrefix, controller string
+	internalHub             bool // USB 2 goes through the VL805's own hub
 }{
-	{"Raspberry Pi 4", "/fd500000.pcie/"},
-	{"Raspberry Pi 400", "/fd500000.pcie/"},
-	{"Raspberry Pi 5", "/1000120000.pcie/"},
-	{"Raspberry Pi 500", "/1000120000.pcie/"},
+	{"Raspberry Pi 4", "/fd500000.pcie/", true},
+	{"Raspberry Pi 400", "/fd500000.pcie/", true},
+	{"Raspberry Pi 5", "/1000120000.pcie/", false},
+	{"Raspberry Pi 500", "/1000120000.pcie/", false},
 }
 
 const vl805Vendor = "2109"
@@ -51,10 +52,10 @@ func DetectLayout(root string, gangedHubs []string) (Layout, error) {
 			break
 		}
 	}
-	controller := ""
+	controller, internalHub := "", false
 	for _, g := range gangedBoards {
 		if strings.HasPrefix(l.Board, g.modelPrefix) && !strings.Contains(l.Board, "Compute Module") {
-			controller = g.controller
+			controller, internalHub = g.controller, g.internalHub
 		}
 	}
 	if controller == "" {
@@ -74,13 +75,13 @@ func DetectLayout(root string, gangedHubs []string) (Layout, error) {
 		if err != nil || !strings.Contains(target, controller) {
 			continue
 		}
-		// A root hub whose port feeds the VL805's own hub (Pi 4 USB 2) is
-		// not a user port: the ports are the internal hub's.
+		// On a Pi 4 the USB 2 root hub has a single port, which feeds the
+		// VL805's own 4-port hub: the user's ports are that hub's. (A VIA
+		// hub on a USB 3 root port is an external hub.)
 		internal := ""
-		for _, child := range entries {
-			c := child.Name()
-			if usbDeviceRe.MatchString(c) && !strings.Contains(c, ".") && "usb"+strings.SplitN(c, "-", 2)[0] == hub &&
-				attr(root, c, "idVendor") == vl805Vendor && attr(root, c, "bDeviceClass") == "09" {
+		if internalHub && attr(root, hub, "maxchild") == "1" {
+			c := strings.TrimPrefix(hub, "usb") + "-1"
+			if attr(root, c, "idVendor") == vl805Vendor && attr(root, c, "bDeviceClass") == "09" {
 				internal = c
 			}
 		}
@@ -156,6 +157,17 @@ func (e *CutRefusedError) Error() string {
 // of the sequence, and none of their filesystems may still be mounted or
 // used as swap. The root and boot filesystems are named as such.
 func CheckPortCut(l Layout, p Port, sequence []string) (*PortCut, error) {
+	return checkPortCut(l, p, sequence, false)
+}
+
+// PlanPortCut makes the same checks as CheckPortCut before the disks of the
+// sequence are unmounted: their own mounts are allowed, since the sequence
+// unmounts them before the cut. Dry runs use it.
+func PlanPortCut(l Layout, p Port, sequence []string) (*PortCut, error) {
+	return checkPortCut(l, p, sequence, true)
+}
+
+func checkPortCut(l Layout, p Port, sequence []string, planned bool) (*PortCut, error) {
 	root := p.Root
 	if _, err := os.Stat(p.DisableFile()); err != nil {
 		return nil, fmt.Errorf("usb port %s: cannot switch power: %w (needs Linux 6.0 or later and a hub that exposes it)", p, err)
@@ -197,7 +209,7 @@ func CheckPortCut(l Layout, p Port, sequence []string) (*PortCut, error) {
 		}
 		fed[d.usb] = true
 		inSeq := slices.Contains(sequence, d.name)
-		if use := d.inUse(mounts, swaps); use != "" {
+		if use := d.inUse(mounts, swaps); use != "" && !(planned && inSeq) {
 			if inSeq {
 				return nil, &CutRefusedError{Port: p.Location(), Device: d.name, Reason: use, Why: "unmount it first"}
 			}

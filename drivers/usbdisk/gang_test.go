@@ -3,6 +3,7 @@ package usbdisk
 import (
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -40,6 +41,20 @@ func TestDetectLayout(t *testing.T) {
 		}
 		if !reflect.DeepEqual(l.OnboardHubs, []string{"usb1", "usb2", "usb3", "usb4"}) || !reflect.DeepEqual(l.GangedHubs, []string{"1-2"}) {
 			t.Errorf("layout %+v", l)
+		}
+	})
+	t.Run("external VIA hubs are not onboard", func(t *testing.T) {
+		for _, board := range []func(*usbdisktest.Tree){(*usbdisktest.Tree).Pi4, (*usbdisktest.Tree).Pi5} {
+			tr := usbdisktest.New(t)
+			board(tr)
+			tr.Hub("2-1", 4, "2109") // a VL817 hub on a USB 3 port
+			l, err := DetectLayout(tr.Root, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if slices.Contains(l.OnboardHubs, "2-1") || !slices.Contains(l.OnboardHubs, "usb2") {
+				t.Errorf("%s: onboard hubs %v", l.Board, l.OnboardHubs)
+			}
 		}
 	})
 	t.Run("pi5 with a PCIe USB card", func(t *testing.T) {
@@ -199,6 +214,10 @@ func TestCheckPortCutRefusesMountedSequenceDisk(t *testing.T) {
 	_, err := CheckPortCut(l, port, []string{"sda"})
 	if err == nil || err.Error() != "port 2-3.1 also powers sda (sda2 mounted at /srv/other): unmount it first" {
 		t.Errorf("err = %v", err)
+	}
+	// Planned before the sequence unmounts its own disks, it passes.
+	if cut, err := PlanPortCut(l, port, []string{"sda"}); err != nil || !reflect.DeepEqual(cut.Disks, []string{"sda"}) {
+		t.Errorf("PlanPortCut = %+v, %v", cut, err)
 	}
 
 	tr.Unmount("/srv/other")
