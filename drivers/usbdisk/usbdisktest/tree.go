@@ -310,18 +310,37 @@ func (t *Tree) Diskstats(lines ...string) {
 	t.write("/proc/diskstats", strings.Join(lines, "\n")+"\n")
 }
 
-// OpenFile makes process pid (command comm) hold path open on fd.
+// OpenFile makes process pid (command comm) hold path open on fd. Like the
+// kernel's, the link's target is the path as the process sees it
+// ("/srv/media/film.mkv", "socket:[4242]"), not a file under the root.
 func (t *Tree) OpenFile(pid int, comm string, fd int, path string) {
 	t.tb.Helper()
 	t.write(fmt.Sprintf("/proc/%d/comm", pid), comm+"\n")
-	t.link(fmt.Sprintf("/proc/%d/fd/%d", pid, fd), path)
+	t.rawLink(fmt.Sprintf("/proc/%d/fd/%d", pid, fd), path)
 }
 
 // Cwd sets the working directory of process pid.
 func (t *Tree) Cwd(pid int, comm, path string) {
 	t.tb.Helper()
 	t.write(fmt.Sprintf("/proc/%d/comm", pid), comm+"\n")
-	t.link(fmt.Sprintf("/proc/%d/cwd", pid), path)
+	t.rawLink(fmt.Sprintf("/proc/%d/cwd", pid), path)
+}
+
+// CloseFile removes what OpenFile made.
+func (t *Tree) CloseFile(pid, fd int) {
+	t.tb.Helper()
+	if err := os.Remove(t.Path(fmt.Sprintf("/proc/%d/fd/%d", pid, fd))); err != nil {
+		t.tb.Fatal(err)
+	}
+}
+
+func (t *Tree) rawLink(p, target string) {
+	t.tb.Helper()
+	t.mkdir(filepath.Dir(p))
+	_ = os.Remove(t.Path(p))
+	if err := os.Symlink(target, t.Path(p)); err != nil {
+		t.tb.Fatal(err)
+	}
 }
 
 // Pi4 sets up a Raspberry Pi 4: the VL805 with its USB 2 root hub (one
