@@ -52,7 +52,7 @@ type Event struct {
 	Step     Step
 	Outcome  Outcome
 	Duration time.Duration
-	Detail   string // what exactly: the unit, the file written, the CDB, the cause
+	Detail   string  // what exactly: the unit, the file written, the CDB, the cause
 	Saving   float64 // watts saved, measured (confirm steps)
 }
 
