@@ -91,3 +91,11 @@ func FuzzParseCommand(f *testing.F) {
 		}
 	})
 }
+
+func TestKey(t *testing.T) {
+	for in, want := range map[string]string{"USB disk 1": "usb_disk_1", "Pi": "pi", "  --Médias//HDD  ": "m_dias_hdd", "": "x", "___": "x"} {
+		if got := Key(in); got != want || !keyRE.MatchString(got) {
+			t.Errorf("Key(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strings"
 
 	"github.com/veille/veille/internal/telemetry"
 )
@@ -267,4 +268,27 @@ func (r *Reporter) configTopics() []string {
 	}
 	sort.Strings(topics[1:])
 	return topics
+}
+
+// Key turns a configured name into an entity key: lower case, runs of
+// anything but [a-z0-9] become one '_' ("USB disk 1" → "usb_disk_1").
+// An empty result becomes "x".
+func Key(name string) string {
+	var b []byte
+	sep := false
+	for _, r := range strings.ToLower(name) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			if sep && len(b) > 0 {
+				b = append(b, '_')
+			}
+			b = append(b, byte(r))
+			sep = false
+			continue
+		}
+		sep = true
+	}
+	if len(b) == 0 {
+		return "x"
+	}
+	return string(b)
 }
