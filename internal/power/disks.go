@@ -210,6 +210,14 @@ func (c *Controller) diskAsleep(r *run, a *asleepDisk, stopped map[string]bool) 
 			continue
 		}
 		stopped[u] = true
+		// Started again on rollback even if its stop fails: a stop job
+		// that fails or times out can leave the unit down ("failed"), and
+		// starting an active unit does nothing.
+		r.pushUndo(cfg.Name, StepStartUnit, "start "+u, func(ctx context.Context) error {
+			ctx, cancel := r.unitCtx(ctx)
+			defer cancel()
+			return c.o.Units.StartUnit(ctx, u)
+		})
 		err := r.do(cfg.Name, StepStopUnit, "stop "+u, func() (result, error) {
 			ctx, cancel := r.unitCtx(r.ctx)
 			defer cancel()
@@ -219,11 +227,6 @@ func (c *Controller) diskAsleep(r *run, a *asleepDisk, stopped map[string]bool) 
 			return err
 		}
 		a.rec.Units = append(a.rec.Units, u)
-		r.pushUndo(cfg.Name, StepStartUnit, "start "+u, func(ctx context.Context) error {
-			ctx, cancel := r.unitCtx(ctx)
-			defer cancel()
-			return c.o.Units.StartUnit(ctx, u)
-		})
 	}
 
 	if len(own) > 0 {
@@ -382,13 +385,11 @@ func (c *Controller) cutPorts(r *run, layout usbdisk.Layout, disks []*asleepDisk
 		// The disks the cut takes, by configured name, and the meter
 		// channels that feed them.
 		var cutDisks, channels []string
-		var minSaving float64
 		for _, b := range disks {
 			if slices.Contains(cut.Disks, b.d.Name) {
 				cutDisks = append(cutDisks, b.cfg.Name)
 				if b.cfg.PowerChannel != "" && !slices.Contains(channels, b.cfg.PowerChannel) {
 					channels = append(channels, b.cfg.PowerChannel)
-					minSaving += b.cfg.MinSaving
 				}
 			}
 		}
@@ -427,7 +428,9 @@ func (c *Controller) cutPorts(r *run, layout usbdisk.Layout, disks []*asleepDisk
 		})
 		for _, ch := range channels {
 			if w, ok := before[ch]; ok {
-				r.confirm(a.cfg.Name, ch, w, minSaving/float64(len(channels)), "port cut")
+				// With VBUS off the rail carries (almost) nothing: expect
+				// at least half of what was left after spin-down.
+				r.confirm(a.cfg.Name, ch, w, w/2, "port cut")
 			}
 		}
 	}

@@ -186,9 +186,6 @@ func (o *Options) setDefaults() error {
 	if o.StateDir == "" {
 		return errors.New("power: no state directory")
 	}
-	if len(o.Disks) > 0 && (o.Transport == nil || o.Mounter == nil || o.Units == nil) {
-		return errors.New("power: disks configured without a SCSI transport, mounter and unit control")
-	}
 	names := map[string]bool{}
 	for i, d := range o.Disks {
 		if d.Name == "" {
@@ -207,9 +204,15 @@ func (o *Options) setDefaults() error {
 		if d.MinSaving < 0 {
 			return fmt.Errorf("power: disk %q: negative minimum saving", d.Name)
 		}
+		if d.MountPoint != "" && d.FSType == "" {
+			return fmt.Errorf("power: disk %q: a mount point needs a filesystem type", d.Name)
+		}
 		if d.MinSaving == 0 {
 			o.Disks[i].MinSaving = 0.5
 		}
+	}
+	if len(o.Disks) > 0 && (o.Transport == nil || o.Mounter == nil || o.Units == nil) {
+		return errors.New("power: disks configured without a SCSI transport, mounter and unit control")
 	}
 	return nil
 }

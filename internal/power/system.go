@@ -132,17 +132,15 @@ func (c *Controller) setAlarm(r *run, kind string, wakeAt time.Time) error {
 	if armed {
 		undoWhat = "re-arm the wake alarm for " + prev.Format(time.RFC3339)
 	}
+	// Undone even if the step fails half-way: Set and Clear write 0
+	// first, which already removed the earlier alarm.
+	r.pushUndo("", StepAlarm, undoWhat, restore)
 	if kind == "shutdown" {
-		err := r.do("", StepAlarm, "clear the wake alarm (write 0)", func() (result, error) {
+		return r.do("", StepAlarm, "clear the wake alarm (write 0)", func() (result, error) {
 			return result{}, c.o.Alarm.Clear()
 		})
-		if err != nil {
-			return err
-		}
-		r.pushUndo("", StepAlarm, undoWhat, restore)
-		return nil
 	}
-	err = r.do("", StepAlarm, fmt.Sprintf("arm the wake alarm for %s (write 0, then %d; read back)", wakeAt.Format(time.RFC3339), wakeAt.Unix()), func() (result, error) {
+	return r.do("", StepAlarm, fmt.Sprintf("arm the wake alarm for %s (write 0, then %d; read back)", wakeAt.Format(time.RFC3339), wakeAt.Unix()), func() (result, error) {
 		if err := c.o.Alarm.Set(wakeAt); err != nil {
 			return result{}, err
 		}
@@ -155,9 +153,4 @@ func (c *Controller) setAlarm(r *run, kind string, wakeAt time.Time) error {
 		}
 		return result{detail: "reads back " + got.Format(time.RFC3339)}, nil
 	})
-	if err != nil {
-		return err
-	}
-	r.pushUndo("", StepAlarm, undoWhat, restore)
-	return nil
 }

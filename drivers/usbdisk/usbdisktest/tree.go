@@ -273,10 +273,16 @@ func (t *Tree) Unplug(loc, name string) {
 // (whose dev file gives major:minor) and creates the mount point.
 func (t *Tree) Mount(name, mountPoint, fstype string) {
 	t.tb.Helper()
+	t.MountOpts(name, mountPoint, fstype, "rw,relatime")
+}
+
+// MountOpts is Mount with per-mount options.
+func (t *Tree) MountOpts(name, mountPoint, fstype, options string) {
+	t.tb.Helper()
 	devNo := t.Read("/sys/class/block/" + name + "/dev")
 	t.mountID++
-	line := fmt.Sprintf("%d 1 %s / %s rw,relatime shared:%d - %s /dev/%s rw\n",
-		t.mountID, devNo, escape(mountPoint), t.mountID, fstype, name)
+	line := fmt.Sprintf("%d 1 %s / %s %s shared:%d - %s /dev/%s rw\n",
+		t.mountID, devNo, escape(mountPoint), options, t.mountID, fstype, name)
 	f, err := os.OpenFile(t.Path("/proc/self/mountinfo"), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.tb.Fatal(err)
