@@ -22,6 +22,34 @@ import (
 	"github.com/veille/veille/internal/telemetry"
 )
 
+// Topics are the node's topics, <prefix>/<node>/<leaf>: the same layout as
+// mqtt.Topics (converting one to the other is a plain type conversion), kept
+// here so this package does not depend on the transport.
+type Topics struct {
+	Prefix string // default "veille"
+	Node   string // [a-zA-Z0-9_-]+
+}
+
+func (t Topics) leaf(s string) string { return t.Prefix + "/" + t.Node + "/" + s }
+
+// Status is the availability topic ("online"/"offline", retained, last will).
+func (t Topics) Status() string { return t.leaf("status") }
+
+// State is the retained JSON state.
+func (t Topics) State() string { return t.leaf("state") }
+
+// Schedule is the retained next sleep / next wake.
+func (t Topics) Schedule() string { return t.leaf("schedule") }
+
+// Event carries button presses.
+func (t Topics) Event() string { return t.leaf("event") }
+
+// Cmd is the topic of command name.
+func (t Topics) Cmd(name string) string { return t.leaf("cmd/" + name) }
+
+// CmdFilter matches every command topic.
+func (t Topics) CmdFilter() string { return t.leaf("cmd/+") }
+
 // DiscoveryMode chooses the discovery topics.
 type DiscoveryMode int
 

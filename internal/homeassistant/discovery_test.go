@@ -61,7 +61,7 @@ func testOptions(t *testing.T) Options {
 		t.Fatal(err)
 	}
 	return Options{
-		Topics: topics,
+		Topics: Topics(topics),
 		Device: Device{Name: "NAS", Manufacturer: "Raspberry Pi Ltd", Model: "Raspberry Pi 5 Model B Rev 1.0", SWVersion: "0.1.0"},
 		Channels: []Channel{
 			{ID: 0, Key: "pi", Name: "Pi"},
@@ -343,7 +343,7 @@ func TestNewRejectsBadKeys(t *testing.T) {
 		func(o *Options) { o.Disks[0].Key = "a b" },
 		func(o *Options) { o.Channels[0].Key = "soc temp" },
 		func(o *Options) { o.Disks[0].Key = "" },
-		func(o *Options) { o.Topics = mqtt.Topics{} },
+		func(o *Options) { o.Topics = Topics{} },
 	} {
 		o := testOptions(t)
 		mut(&o)
@@ -373,5 +373,22 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 	if !bytes.Equal(want, pretty.Bytes()) {
 		t.Errorf("%s differs from the golden file:\n%s", path, pretty.Bytes())
+	}
+}
+
+// TestTopicsMatchTransport: this package's topic layout is the transport's.
+func TestTopicsMatchTransport(t *testing.T) {
+	m, err := mqtt.NewTopics("house", "nas-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := Topics(m)
+	for name, pair := range map[string][2]string{
+		"status": {h.Status(), m.Status()}, "state": {h.State(), m.State()}, "schedule": {h.Schedule(), m.Schedule()},
+		"event": {h.Event(), m.Event()}, "cmd": {h.Cmd("reboot"), m.Cmd("reboot")}, "filter": {h.CmdFilter(), m.CmdFilter()},
+	} {
+		if pair[0] != pair[1] {
+			t.Errorf("%s: homeassistant %q, mqtt %q", name, pair[0], pair[1])
+		}
 	}
 }

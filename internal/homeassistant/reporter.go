@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/veille/veille/internal/clock"
-	"github.com/veille/veille/internal/mqtt"
 )
 
 // Publisher sends one MQTT message; *mqtt.Session is one.
@@ -21,7 +20,7 @@ type Publisher interface {
 
 // Options configure a Reporter.
 type Options struct {
-	Topics          mqtt.Topics
+	Topics          Topics
 	DiscoveryPrefix string // default "homeassistant"
 	Mode            DiscoveryMode
 	Device          Device
@@ -72,6 +71,9 @@ type Reporter struct {
 func New(opts Options, pub Publisher) (*Reporter, error) {
 	if opts.Topics.Node == "" {
 		return nil, errors.New("homeassistant: no node topics")
+	}
+	if opts.Topics.Prefix == "" {
+		opts.Topics.Prefix = "veille"
 	}
 	if opts.DiscoveryPrefix == "" {
 		opts.DiscoveryPrefix = "homeassistant"
@@ -138,9 +140,9 @@ func New(opts Options, pub Publisher) (*Reporter, error) {
 func (r *Reporter) BirthTopic() string { return r.opts.DiscoveryPrefix + "/status" }
 
 // HandleBirth re-announces, after a random delay, when Home Assistant comes
-// online (its birth message "online").
-func (r *Reporter) HandleBirth(m mqtt.Message) {
-	if string(m.Payload) != "online" {
+// online (its birth message "online" on BirthTopic).
+func (r *Reporter) HandleBirth(topic string, payload []byte) {
+	if topic != r.BirthTopic() || string(payload) != "online" {
 		return
 	}
 	d := r.birthRandom(r.opts.BirthDelay)
@@ -151,13 +153,13 @@ func (r *Reporter) HandleBirth(m mqtt.Message) {
 	r.poke()
 }
 
-// HandleCommand parses a message on <prefix>/<node>/cmd/+ and hands valid
+// HandleCommand parses a message on Topics.CmdFilter() and hands valid
 // commands to Options.OnCommand; others are logged with their topic and the
 // reason and dropped.
-func (r *Reporter) HandleCommand(m mqtt.Message) {
-	cmd, err := ParseCommand(r.opts.Topics.Prefix, r.opts.Topics.Node, m.Topic, m.Payload)
+func (r *Reporter) HandleCommand(topic string, payload []byte) {
+	cmd, err := ParseCommand(r.opts.Topics.Prefix, r.opts.Topics.Node, topic, payload)
 	if err != nil {
-		r.log.Warn("refused MQTT command", "topic", m.Topic, "bytes", len(m.Payload), "reason", err)
+		r.log.Warn("refused MQTT command", "topic", topic, "bytes", len(payload), "reason", err)
 		return
 	}
 	if cmd.Name == CmdRefresh {

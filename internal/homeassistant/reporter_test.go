@@ -154,8 +154,8 @@ func TestReporterBirthReannouncesAfterRandomDelay(t *testing.T) {
 	}
 	f.r.Update(sampleState())
 	waitUntil(t, "first state", func() bool { return f.states() == 1 })
-	f.r.HandleBirth(mqtt.Message{Topic: "homeassistant/status", Payload: []byte("offline")})
-	f.r.HandleBirth(mqtt.Message{Topic: "homeassistant/status", Payload: []byte("online")})
+	f.r.HandleBirth("homeassistant/status", []byte("offline"))
+	f.r.HandleBirth("homeassistant/status", []byte("online"))
 	f.advance(2 * time.Second)
 	f.idle()
 	if n := len(f.rec.on("homeassistant/device/nas/config")); n != 0 {
@@ -250,9 +250,9 @@ func TestHandleCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.HandleCommand(mqtt.Message{Topic: "veille/nas/cmd/stay_awake", Payload: []byte("4")})
-	r.HandleCommand(mqtt.Message{Topic: "veille/nas/cmd/exec", Payload: []byte("/bin/sh")})
-	r.HandleCommand(mqtt.Message{Topic: "veille/nas/cmd/reboot", Payload: bytes.Repeat([]byte("x"), 4096)})
+	r.HandleCommand("veille/nas/cmd/stay_awake", []byte("4"))
+	r.HandleCommand("veille/nas/cmd/exec", []byte("/bin/sh"))
+	r.HandleCommand("veille/nas/cmd/reboot", bytes.Repeat([]byte("x"), 4096))
 	if len(got) != 1 || got[0].StayAwake != 4*time.Hour {
 		t.Fatalf("commands %+v", got)
 	}
@@ -277,7 +277,7 @@ func TestWithEmbeddedBroker(t *testing.T) {
 	o := testOptions(t)
 	cmds := make(chan Command, 1)
 	o.OnCommand = func(c Command) { cmds <- c }
-	s, err := mqtt.NewSession(mqtt.Options{ConnOptions: mqtt.ConnOptions{Broker: b.URL()}, Topics: o.Topics,
+	s, err := mqtt.NewSession(mqtt.Options{ConnOptions: mqtt.ConnOptions{Broker: b.URL()}, Topics: mqtt.Topics(o.Topics),
 		Spool: mqtt.SpoolOptions{Dir: t.TempDir(), NoSync: true}})
 	if err != nil {
 		t.Fatal(err)
@@ -287,8 +287,8 @@ func TestWithEmbeddedBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Update(sampleState())
-	s.Subscribe(o.Topics.CmdFilter(), 1, r.HandleCommand)
-	s.Subscribe(r.BirthTopic(), 1, r.HandleBirth)
+	s.Subscribe(o.Topics.CmdFilter(), 1, func(m mqtt.Message) { r.HandleCommand(m.Topic, m.Payload) })
+	s.Subscribe(r.BirthTopic(), 1, func(m mqtt.Message) { r.HandleBirth(m.Topic, m.Payload) })
 	announced := make(chan error, 1)
 	s.OnConnect(func() { go func() { announced <- r.Announce(ctx) }() })
 	sctx, stop := context.WithCancel(ctx)

@@ -60,12 +60,12 @@ func Listen(ctx context.Context, opts ListenOptions, out io.Writer) error {
 	}
 	filter := opts.Prefix + "/" + opts.Node + "/tele"
 	msgs := make(chan Message, opts.Buffer)
-	var dropped int
 	handler := func(_ paho.Client, m paho.Message) {
 		select {
 		case msgs <- Message{Topic: m.Topic(), Payload: append([]byte(nil), m.Payload()...)}:
 		default:
-			dropped++
+			// The output is slower than the stream; never block paho.
+			log.Warn("output lags, frame dropped", "topic", m.Topic(), "bytes", len(m.Payload()))
 		}
 	}
 	o := paho.NewClientOptions().AddBroker(opts.Broker).SetClientID(opts.ClientID).
