@@ -208,6 +208,9 @@ func (s *Session) PublishTelemetry(frame []byte) {
 	s.mu.Unlock()
 	if stopped {
 		s.toSpool(b)
+		if err := s.spool.Close(); err != nil { // keep no file open behind us
+			s.log.Error("close telemetry spool", "err", err)
+		}
 		return
 	}
 	select {

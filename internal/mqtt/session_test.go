@@ -269,3 +269,30 @@ func TestSessionOptionsValidation(t *testing.T) {
 		t.Error("Publish without connection succeeded")
 	}
 }
+
+// Frames published after Run has returned (the agent flushing its last
+// partial frame on the way down) land in the spool for the next start.
+func TestPublishAfterStopIsSpooled(t *testing.T) {
+	dir := t.TempDir()
+	s := newTestSession(t, "tcp://127.0.0.1:1", "pi", dir) // nothing listens there
+	stop := runSession(t, s)
+	s.PublishTelemetry([]byte("a"))
+	stop()
+	s.PublishTelemetry([]byte("b"))
+	again := newTestSession(t, "tcp://127.0.0.1:1", "pi", dir)
+	var got []string
+	for {
+		r, ok, err := again.spool.Peek(time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		got = append(got, string(r.Payload))
+		again.spool.Pop()
+	}
+	if strings.Join(got, ",") != "a,b" {
+		t.Fatalf("spool after restart holds %q, want a,b", got)
+	}
+}

@@ -56,6 +56,7 @@ type Spool struct {
 	records int
 	bytes   int64
 	w       *os.File // open for append on the last segment
+	nextSeg int      // number of the next segment file; never reused
 }
 
 type segment struct {
@@ -108,6 +109,11 @@ func OpenSpool(opts SpoolOptions) (*Spool, error) {
 		}
 	}
 	sort.Strings(names) // zero-padded numbers: lexical is numeric order
+	s.nextSeg = 1
+	if len(names) > 0 {
+		last, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(names[len(names)-1], "seg-"), ".cbors"))
+		s.nextSeg = last + 1
+	}
 	for _, n := range names {
 		seg, err := s.load(n)
 		if err != nil {
@@ -226,13 +232,8 @@ func (s *Spool) startSegment() error {
 		_ = s.w.Close()
 		s.w = nil
 	}
-	n := 1
-	if len(s.segs) > 0 {
-		last := s.segs[len(s.segs)-1].name
-		n, _ = strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(last, "seg-"), ".cbors"))
-		n++
-	}
-	name := fmt.Sprintf("seg-%020d.cbors", n)
+	name := fmt.Sprintf("seg-%020d.cbors", s.nextSeg)
+	s.nextSeg++
 	f, err := os.OpenFile(filepath.Join(s.opts.Dir, name), os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o640)
 	if err != nil {
 		return fmt.Errorf("spool: create segment: %w", err)
