@@ -279,6 +279,9 @@ func (e *evaluator) next(state Depth) Transition {
 // regularly (the agent polls every minute; without Observations.Monotonic at
 // least every ClockJump/2), and also at Decision.Next.At and Decision.RetryAt.
 func Decide(p *Policy, mem Memory, o Observations) (Decision, Memory) {
+	if p == nil {
+		p = &Policy{} // invalid: stays awake and says why
+	}
 	loc := p.location()
 	now := o.Now.Round(0).In(loc)
 	prev := mem.LastState

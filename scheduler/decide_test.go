@@ -331,6 +331,16 @@ func TestDecide(t *testing.T) {
 	}
 }
 
+func TestNilPolicy(t *testing.T) {
+	d, _ := Decide(nil, Memory{LastState: DisksAsleep}, Observations{Now: time.Unix(1764628200, 0), ClockSynced: true})
+	if d.State != Awake || !strings.Contains(d.Reason, "invalid policy: scheduler: policy has no time zone") {
+		t.Errorf("Decide(nil) = %+v", d)
+	}
+	if Preview(nil, time.Unix(1764628200, 0), 3) != nil {
+		t.Error("Preview(nil) planned something")
+	}
+}
+
 func TestMemoryJSON(t *testing.T) {
 	paris := mustLoad(t, "Europe/Paris")
 	p := testPolicy(paris, Window{Name: "night", Sleep: TimeOfDay{23, 30}, Wake: TimeOfDay{7, 0}, Depth: SystemHalted})

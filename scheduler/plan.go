@@ -224,7 +224,7 @@ func (p *Policy) periodsUntilNext(from, after time.Time) []period {
 // activity, holds and timers: what the plan alone would do. It returns nil if
 // p is not valid. Preview ignores Enabled, so a disabled plan can be shown.
 func Preview(p *Policy, from time.Time, n int) []Transition {
-	if n <= 0 || p.Validate() != nil {
+	if n <= 0 || p == nil || p.Validate() != nil {
 		return nil
 	}
 	from = from.Round(0)
