@@ -79,12 +79,11 @@ func (e *NACKError) Unwrap() error { return errRemoteIO }
 type Bus struct {
 	name string
 
-	// lock guards the devices and, on a World's bus, the whole world.
-	lock sync.Locker
-	own  sync.Mutex
-	// enter is called with lock held before a transfer: it returns the
-	// present time, or an error if the bus cannot run (the board is halted).
-	enter func() (time.Time, error)
+	// acquire locks the bus (on a World's bus, the whole world, brought to
+	// the present) and returns the present time, or an error if the bus
+	// cannot run (the board is halted); release always follows it.
+	acquire func() (time.Time, error)
+	release func()
 	// powered reports whether the chip at addr has its supply (a sensor fed
 	// from the Pi's 3.3 V is off while the board is halted).
 	powered func(addr uint16) bool
@@ -106,18 +105,21 @@ var _ i2c.BusCloser = (*Bus)(nil)
 // NewBus returns a standalone bus named name whose chips see the time now
 // returns.
 func NewBus(name string, now func() time.Time) *Bus {
-	b := &Bus{name: name, devs: map[uint16]*slot{}, speed: 100 * physic.KiloHertz}
-	b.lock = &b.own
-	b.enter = func() (time.Time, error) { return now(), nil }
-	return b
+	var mu sync.Mutex
+	return &Bus{
+		name:    name,
+		devs:    map[uint16]*slot{},
+		speed:   100 * physic.KiloHertz,
+		acquire: func() (time.Time, error) { mu.Lock(); return now(), nil },
+		release: mu.Unlock,
+	}
 }
 
 // Attach puts d on the bus at the 7-bit address addr. A chip that is a
 // PowerCycler is powered on now: its conversions start at this instant.
 func (b *Bus) Attach(addr uint16, d Device) error {
-	b.lock.Lock()
-	defer b.lock.Unlock()
-	now, err := b.enter()
+	now, err := b.acquire()
+	defer b.release()
 	if err != nil {
 		return fmt.Errorf("%s: attach at 0x%02x: %w", b.name, addr, err)
 	}
@@ -140,8 +142,8 @@ func (b *Bus) attachLocked(now time.Time, addr uint16, d Device) error {
 
 // Device returns the chip at addr, or nil.
 func (b *Bus) Device(addr uint16) Device {
-	b.lock.Lock()
-	defer b.lock.Unlock()
+	_, _ = b.acquire()
+	defer b.release()
 	if s, ok := b.devs[addr]; ok {
 		return s.dev
 	}
@@ -150,8 +152,8 @@ func (b *Bus) Device(addr uint16) Device {
 
 // Addrs lists the occupied addresses in increasing order.
 func (b *Bus) Addrs() []uint16 {
-	b.lock.Lock()
-	defer b.lock.Unlock()
+	_, _ = b.acquire()
+	defer b.release()
 	var out []uint16
 	for a := range b.devs {
 		out = append(out, a)
@@ -163,18 +165,14 @@ func (b *Bus) Addrs() []uint16 {
 // SetFault injects f on the device at addr (FaultNone clears it). Going from
 // FaultGone to anything else plugs the chip back in and power-cycles it.
 func (b *Bus) SetFault(addr uint16, f Fault) error {
-	b.lock.Lock()
-	defer b.lock.Unlock()
+	now, _ := b.acquire()
+	defer b.release()
 	s, ok := b.devs[addr]
 	if !ok {
 		return fmt.Errorf("%s: fault at 0x%02x: no device there", b.name, addr)
 	}
 	if s.fault == FaultGone && f != FaultGone {
 		if pc, ok := s.dev.(PowerCycler); ok {
-			now, err := b.enter()
-			if err != nil {
-				return fmt.Errorf("%s: plug 0x%02x back in: %w", b.name, addr, err)
-			}
 			pc.PowerOn(now)
 		}
 	}
@@ -185,8 +183,8 @@ func (b *Bus) SetFault(addr uint16, f Fault) error {
 // NACKNext makes the next n transfers to addr fail with a NACK, then the
 // device answers again with its registers intact (a transient glitch).
 func (b *Bus) NACKNext(addr uint16, n int) error {
-	b.lock.Lock()
-	defer b.lock.Unlock()
+	_, _ = b.acquire()
+	defer b.release()
 	s, ok := b.devs[addr]
 	if !ok {
 		return fmt.Errorf("%s: nack at 0x%02x: no device there", b.name, addr)
@@ -203,16 +201,16 @@ func (b *Bus) SetSpeed(f physic.Frequency) error {
 	if f < 10*physic.KiloHertz || f > 3400*physic.KiloHertz {
 		return fmt.Errorf("%s: set speed %s: outside 10kHz..3.4MHz", b.name, f)
 	}
-	b.lock.Lock()
-	defer b.lock.Unlock()
+	_, _ = b.acquire()
+	defer b.release()
 	b.speed = f
 	return nil
 }
 
 // Close closes the bus; later transfers fail.
 func (b *Bus) Close() error {
-	b.lock.Lock()
-	defer b.lock.Unlock()
+	_, _ = b.acquire()
+	defer b.release()
 	b.closed = true
 	return nil
 }
@@ -221,8 +219,8 @@ var errClosed = errors.New("bus closed")
 
 // Tx implements i2c.Bus.
 func (b *Bus) Tx(addr uint16, w, r []byte) error {
-	b.lock.Lock()
-	defer b.lock.Unlock()
+	now, err := b.acquire()
+	defer b.release()
 	if b.closed {
 		return fmt.Errorf("%s: tx to 0x%02x: %w", b.name, addr, errClosed)
 	}
@@ -232,7 +230,6 @@ func (b *Bus) Tx(addr uint16, w, r []byte) error {
 	if len(w) == 0 && len(r) == 0 {
 		return nil // periph's sysfs bus does nothing either
 	}
-	now, err := b.enter()
 	if err != nil {
 		return fmt.Errorf("%s: tx to 0x%02x: %w", b.name, addr, err)
 	}

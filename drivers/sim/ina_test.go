@@ -3,7 +3,6 @@ package sim_test
 import (
 	"errors"
 	"math"
-	"syscall"
 	"testing"
 	"time"
 
@@ -427,7 +426,7 @@ func TestBusNACKAndFaults(t *testing.T) {
 	b, c := one(t, tr, func(s sim.Signal) sim.Device { return sim.NewINA226(s, 10*physic.MilliOhm) })
 	err := b.Tx(0x45, []byte{0}, make([]byte, 2))
 	var nack *sim.NACKError
-	if !errors.As(err, &nack) || nack.Addr != 0x45 || !errors.Is(err, syscall.EREMOTEIO) {
+	if !errors.As(err, &nack) || nack.Addr != 0x45 || !errors.Is(err, nackErrno) {
 		t.Fatalf("tx to an empty address: %v, want a NACKError wrapping EREMOTEIO", err)
 	}
 	wr16(t, b, 0x40, 0x00, 0x4527)
