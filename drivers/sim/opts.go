@@ -123,6 +123,8 @@ type DiskOpts struct {
 	StandbyAfter time.Duration
 	// NoSAT: the USB bridge rejects ATA PASS-THROUGH.
 	NoSAT bool
+	// NoStartStop: the bridge rejects START STOP UNIT (spin-down needs ATA).
+	NoStartStop bool
 	// IO is background I/O on the disk while one of its filesystems is
 	// mounted and the board runs (a media scanner, a sync client).
 	IO         IOPattern

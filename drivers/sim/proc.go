@@ -12,12 +12,14 @@ import (
 func (w *World) renderProc(t tree) {
 	t.file("/proc/self/mountinfo", w.mountinfo())
 	t.file("/proc/1/comm", "systemd\n")
+	t.file("/proc/1/cmdline", "/sbin/init\x00")
 	for _, u := range w.units {
 		if !u.active {
 			continue
 		}
 		dir := fmt.Sprintf("/proc/%d", u.pid)
 		t.file(dir+"/comm", u.process()+"\n")
+		t.file(dir+"/cmdline", "/usr/bin/"+u.process()+"\x00")
 		for i, h := range u.o.Holds {
 			t.abslink(fmt.Sprintf("%s/fd/%d", dir, i+3), w.rel(h))
 		}
@@ -25,6 +27,7 @@ func (w *World) renderProc(t tree) {
 	for _, f := range w.files {
 		dir := fmt.Sprintf("/proc/%d", f.pid)
 		t.file(dir+"/comm", f.Process+"\n")
+		t.file(dir+"/cmdline", "/usr/bin/"+f.Process+"\x00")
 		t.abslink(dir+"/fd/3", f.Path)
 	}
 }

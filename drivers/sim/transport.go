@@ -75,7 +75,7 @@ func ataSense(dev string, op, key, ascq, ataErr, count, status byte) *SenseError
 //     (E0h, or the retired 94h) and SLEEP (E6h) spin down, IDLE IMMEDIATE (E1h)
 //     spins up, CHECK POWER MODE (E5h) with CK_COND reports the power mode in
 //     the sense data. Other ATA commands are aborted; a bridge with NoSAT
-//     rejects the opcode.
+//     rejects the opcode (one with NoStartStop rejects 1Bh).
 //   - TEST UNIT READY (00h): NOT READY after a SCSI stop;
 //     SYNCHRONIZE CACHE(10) (35h): accepted.
 //   - Anything else: ILLEGAL REQUEST, invalid command operation code.
@@ -134,6 +134,9 @@ func (w *World) cdb(at time.Time, d *disk, dev string, cdb []byte) error {
 		}
 		return nil
 	case 0x1b: // START STOP UNIT
+		if d.o.NoStartStop {
+			return illegal(0x20)
+		}
 		if len(cdb) < 6 {
 			return illegal(0x24)
 		}
