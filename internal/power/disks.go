@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/veille/veille/drivers/usbdisk"
 )
@@ -262,10 +263,26 @@ func (c *Controller) diskAsleep(r *run, a *asleepDisk, stopped map[string]bool) 
 	if mode == "" {
 		mode = usbdisk.ModeAuto
 	}
+	// A stop that arrives during the unmount's last writes is undone by
+	// the drive as soon as it has to finish them: wait for quiet first
+	// (and measure the draw then, so the saving is idle against standby).
+	var waited time.Duration
+	quiet := true
+	if !c.o.DryRun {
+		waited, quiet = c.waitQuiet(r.ctx, d)
+	}
 	before, haveBefore := r.readPower(cfg.Name, cfg.PowerChannel)
 	err = r.do(cfg.Name, StepSpinDown, "send "+describeCommands(usbdisk.SpinDownCommands(mode))+" to "+d.Dev, func() (result, error) {
 		cmd, err := usbdisk.SpinDown(c.o.Transport, d.Dev, mode, c.o.CommandTimeout)
-		return result{detail: "stopped with " + cmd.Name}, err
+		res := result{detail: "stopped with " + cmd.Name}
+		if waited > 0 {
+			res.detail = fmt.Sprintf("no I/O for %s; %s", c.o.PollEvery, res.detail)
+		}
+		if !quiet {
+			res.detail = fmt.Sprintf("I/O still going on after %s; %s", c.o.QuietTimeout, res.detail)
+			res.warn = true
+		}
+		return res, err
 	})
 	if err != nil {
 		return err
@@ -666,4 +683,51 @@ func (r *run) confirm(disk, channel string, before, min float64, what string) {
 		return
 	}
 	r.emit(disk, StepConfirm, Warning, d, fmt.Sprintf("after %s, draw on %s did not drop: %.2f W then %.2f W (expected at least %.2f W less); the disk may still be spinning", what, channel, before, after, min), saving)
+}
+
+// waitQuiet waits until the disk's /proc/diskstats counters stay still for
+// one PollEvery, up to QuietTimeout. A disk missing from diskstats counts
+// as quiet. It returns how long it waited and whether the disk went quiet.
+func (c *Controller) waitQuiet(ctx context.Context, d *usbdisk.Disk) (time.Duration, bool) {
+	start := c.o.Clock.Now()
+	prev, ok := c.ioCount(d)
+	if !ok {
+		return 0, true
+	}
+	for {
+		select {
+		case <-c.o.Clock.After(c.o.PollEvery):
+		case <-ctx.Done():
+			return c.o.Clock.Now().Sub(start), false
+		}
+		cur, ok := c.ioCount(d)
+		waited := c.o.Clock.Now().Sub(start)
+		if !ok || cur == prev {
+			return waited, true
+		}
+		if waited >= c.o.QuietTimeout {
+			return waited, false
+		}
+		prev = cur
+	}
+}
+
+// ioCount sums the completed I/O counters of a disk and its partitions.
+func (c *Controller) ioCount(d *usbdisk.Disk) ([4]uint64, bool) {
+	stats, err := usbdisk.ReadDiskstats(c.o.Root)
+	if err != nil {
+		return [4]uint64{}, false
+	}
+	var n [4]uint64
+	found := false
+	for _, s := range stats {
+		if s.Name == d.Name || slices.Contains(d.Partitions, s.Name) {
+			n[0] += s.Reads
+			n[1] += s.Writes
+			n[2] += s.SectorsRead
+			n[3] += s.SectorsWritten
+			found = true
+		}
+	}
+	return n, found
 }

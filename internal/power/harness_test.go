@@ -55,6 +55,8 @@ type world struct {
 	meter  *meter
 	opts   Options
 
+	onAdvance func() // the kernel's side of time passing, if a test needs one
+
 	mu      sync.Mutex
 	events  []Event
 	notices []Notice
@@ -155,6 +157,10 @@ func (w *world) pump(f func() error) error {
 		default:
 		}
 		if w.clk.Waiters() > 0 {
+			// The kernel's files move first, then the waiter wakes.
+			if w.onAdvance != nil {
+				w.onAdvance()
+			}
 			w.clk.Advance(time.Second)
 		} else {
 			runtime.Gosched()

@@ -147,6 +147,7 @@ type Options struct {
 	WaitTimeout    time.Duration // for a disk to come back after power-on; default 60 s
 	PollEvery      time.Duration // while waiting for it; default 1 s
 	Settle         time.Duration // before reading the meter after a change; default 5 s
+	QuietTimeout   time.Duration // for a disk's I/O (the unmount's last writes) to stop before spin-down; default 15 s
 	CommandTimeout time.Duration // per CDB; default usbdisk.DefaultTimeout
 	UnitTimeout    time.Duration // per unit stop or start; default 3 min
 	CheckTimeout   time.Duration // per filesystem check; default 30 min
@@ -173,6 +174,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.Settle <= 0 {
 		o.Settle = 5 * time.Second
+	}
+	if o.QuietTimeout <= 0 {
+		o.QuietTimeout = 15 * time.Second
 	}
 	if o.CommandTimeout <= 0 {
 		o.CommandTimeout = usbdisk.DefaultTimeout

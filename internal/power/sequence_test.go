@@ -3,6 +3,7 @@ package power
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -392,5 +393,37 @@ func TestWakeUnrecordedMountsConfiguredDisk(t *testing.T) {
 	err := w.controller().DisksAwake(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "disk backup: mount: not mounted, and neither a sleep record nor the configuration says where it belongs") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+func TestSpinDownWaitsForQuiet(t *testing.T) {
+	w := newWorld(t)
+	w.opts.Disks[1].CutPower = false
+	// media's last writes stop after 3 s; backup keeps being written.
+	writes := 0
+	w.onAdvance = func() {
+		writes++
+		media := min(writes, 3)
+		w.tree.Diskstats(
+			"8 0 sda 10 0 80 0 0 0 0 0 0 0 0",
+			fmt.Sprintf("8 1 sda1 10 0 80 0 %d 0 %d 0 0 0 0", media, 8*media),
+			fmt.Sprintf("8 17 sdb1 5 0 40 0 %d 0 %d 0 0 0 0", writes, 8*writes),
+		)
+	}
+	w.onAdvance()
+	c := w.controller()
+	if err := w.pump(func() error { return c.DisksAsleep(context.Background()) }); err != nil {
+		t.Fatal(err)
+	}
+	ok := w.eventsWith(StepSpinDown, OK)
+	if len(ok) != 1 || ok[0].Disk != "media" || !strings.Contains(ok[0].Detail, ": no I/O for 1s; stopped with START STOP UNIT (stop)") {
+		t.Errorf("media spin-down: %+v", ok)
+	}
+	warn := w.eventsWith(StepSpinDown, Warning)
+	if len(warn) != 1 || warn[0].Disk != "backup" || !strings.Contains(warn[0].Detail, "I/O still going on after 15s") {
+		t.Errorf("backup spin-down: %+v", warn)
+	}
+	if w.bridge.isSpinning("sdb") {
+		t.Error("backup not spun down (a busy raw device is no reason to stay up)")
 	}
 }
