@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -90,7 +91,7 @@ func (c *Controller) DisksAwake(ctx context.Context) error {
 	return err
 }
 
-func (c *Controller) path(name string) string { return path.Join(c.o.StateDir, name) }
+func (c *Controller) path(name string) string { return filepath.Join(c.o.StateDir, name) }
 
 // asleepDisk is a disk found at the start of a disks-asleep sequence.
 type asleepDisk struct {
@@ -137,9 +138,12 @@ func (c *Controller) disksAsleep(r *run) (*disksRecord, error) {
 	for _, a := range disks {
 		names = append(names, a.d.Name)
 	}
-	layout, err := c.layout()
-	if err != nil {
-		return nil, &StepError{Sequence: r.seq, Step: StepPortCut, Err: err}
+	var layout usbdisk.Layout
+	if slices.ContainsFunc(disks, func(a *asleepDisk) bool { return a.cfg.CutPower }) {
+		var err error
+		if layout, err = c.layout(); err != nil {
+			return nil, &StepError{Sequence: r.seq, Step: StepPortCut, Err: err}
+		}
 	}
 	for _, a := range disks {
 		if !a.cfg.CutPower {

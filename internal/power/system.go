@@ -51,8 +51,7 @@ func (c *Controller) systemDown(ctx context.Context, kind string, wakeAt time.Ti
 			r.note("", StepAlarm, Failed, err.Error())
 			return &StepError{Sequence: kind, Step: StepAlarm, Err: err}
 		}
-		if now := c.o.Clock.Now(); !wakeAt.After(now) {
-			err := fmt.Errorf("wake time %s is not after now (%s)", wakeAt.Format(time.RFC3339), now.Format(time.RFC3339))
+		if err := c.checkWakeTime(wakeAt); err != nil {
 			r.note("", StepAlarm, Failed, err.Error())
 			return &StepError{Sequence: kind, Step: StepAlarm, Err: err}
 		}
@@ -141,6 +140,10 @@ func (c *Controller) setAlarm(r *run, kind string, wakeAt time.Time) error {
 		})
 	}
 	return r.do("", StepAlarm, fmt.Sprintf("arm the wake alarm for %s (write 0, then %d; read back)", wakeAt.Format(time.RFC3339), wakeAt.Unix()), func() (result, error) {
+		// Checked again: the disks took their time.
+		if err := c.checkWakeTime(wakeAt); err != nil {
+			return result{}, err
+		}
 		if err := c.o.Alarm.Set(wakeAt); err != nil {
 			return result{}, err
 		}
@@ -153,4 +156,18 @@ func (c *Controller) setAlarm(r *run, kind string, wakeAt time.Time) error {
 		}
 		return result{detail: "reads back " + got.Format(time.RFC3339)}, nil
 	})
+}
+
+// MinSleep is the shortest sleep Sleep accepts: an alarm that fires before
+// the board has finished halting is lost (it is one shot), and the board
+// would stay off until someone presses the button.
+const MinSleep = 2 * time.Minute
+
+func (c *Controller) checkWakeTime(wakeAt time.Time) error {
+	now := c.o.Clock.Now()
+	if wakeAt.Sub(now) < MinSleep {
+		return fmt.Errorf("wake time %s is less than %s after now (%s): the alarm could fire before the halt completes",
+			wakeAt.Format(time.RFC3339), MinSleep, now.Format(time.RFC3339))
+	}
+	return nil
 }
