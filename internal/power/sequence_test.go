@@ -427,3 +427,26 @@ func TestSpinDownWaitsForQuiet(t *testing.T) {
 		t.Error("backup not spun down (a busy raw device is no reason to stay up)")
 	}
 }
+
+func TestSpinDownIdle(t *testing.T) {
+	w := newWorld(t)
+	c := w.controller()
+	ctx := context.Background()
+	if err := w.pump(func() error { return c.SpinDownIdle(ctx, "media") }); err != nil {
+		t.Fatal(err)
+	}
+	if w.bridge.isSpinning("sda") || !w.mounted("/srv/media") || w.unitState("jellyfin.service") != "active" {
+		t.Error("idle spin-down must only stop the spindle")
+	}
+	if got := w.steps(); !reflect.DeepEqual(got, []string{"media find ok", "media spin-down ok", "media confirm ok"}) {
+		t.Errorf("steps %v", got)
+	}
+	if err := c.SpinDownIdle(ctx, "nope"); err == nil {
+		t.Error("unknown disk accepted")
+	}
+	w.bridge.fail["sdb"] = errors.New("host adapter: timed out (DID_TIME_OUT)")
+	var se *StepError
+	if err := c.SpinDownIdle(ctx, "backup"); !errors.As(err, &se) || se.Step != StepSpinDown {
+		t.Errorf("err = %v", err)
+	}
+}
