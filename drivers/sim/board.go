@@ -280,6 +280,9 @@ func (w *World) boot(at time.Time) {
 				pc.PowerOn(at)
 			}
 		}
+		if s.o.Kernel {
+			s.probe(at) // the driver binds again at boot
+		}
 	}
 	// The kernel enumerates every hub with its ports powered: a port veille
 	// switched off before the halt is on again.

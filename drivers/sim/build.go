@@ -119,9 +119,13 @@ func (w *World) build(o Opts) error {
 		if err := w.bus.attachLocked(w.origin, so.Addr, dev); err != nil {
 			return fmt.Errorf("sim: %w", err)
 		}
-		w.sensors = append(w.sensors, &sensor{o: so, dev: dev})
+		s := &sensor{o: so, dev: dev}
+		w.sensors = append(w.sensors, s)
 		if c, ok := dev.(*INA228); ok {
 			c.DieTemp = w.dieTemp
+		}
+		if so.Kernel {
+			s.probe(w.origin)
 		}
 	}
 

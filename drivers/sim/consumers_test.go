@@ -7,12 +7,14 @@ package sim_test
 import (
 	"context"
 	"errors"
+	"math"
 	"net/netip"
 	"os"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/veille/veille/drivers/hwmon"
 	"github.com/veille/veille/drivers/rtc"
 	"github.com/veille/veille/drivers/sim"
 	"github.com/veille/veille/drivers/usbdisk"
@@ -116,9 +118,9 @@ func TestSleepSequenceWithUsbdisk(t *testing.T) {
 	}
 	// Wake: power, wait for the disk, mount, start the units.
 	must(t, cut.Restore())
-	sync(t, w) // plain writes take effect when the world is next called
+	syncWorld(t, w) // plain writes take effect when the world is next called
 	fc.Advance(2 * time.Second)
-	sync(t, w) // files show the world as of its last call
+	syncWorld(t, w) // files show the world as of its last call
 	d, err = usbdisk.Finder{Root: w.Root()}.Refresh(d)
 	if err != nil {
 		t.Fatalf("disk back after power: %v", err)
@@ -168,7 +170,7 @@ func TestActivityParsersReadTheWorld(t *testing.T) {
 	must(t, err)
 	defer c.Close()
 	fc.Advance(time.Minute)
-	sync(t, w)
+	syncWorld(t, w)
 	open := func(p string) *os.File {
 		f, err := os.Open(w.Path(p))
 		if err != nil {
@@ -198,5 +200,46 @@ func TestActivityParsersReadTheWorld(t *testing.T) {
 	}
 	if n, err := activity.ParseCounter(open("/sys/class/net/eth0/statistics/rx_bytes")); err != nil || n == 0 {
 		t.Errorf("rx_bytes %v %v", n, err)
+	}
+}
+
+// TestHwmonReadsKernelBoundSensors: with Kernel set, the chips show under
+// /sys/class/hwmon as their drivers show them, and drivers/hwmon reads the
+// rails through them.
+func TestHwmonReadsKernelBoundSensors(t *testing.T) {
+	w, fc := newWorld(t, func(o *sim.Opts) {
+		noBursts(o)
+		for k := range o.Sensors {
+			o.Sensors[k].Kernel = true
+		}
+	})
+	fc.Advance(time.Second)
+	syncWorld(t, w)
+	fs := hwmon.FS{Root: w.Root()}
+	sensors, err := fs.Scan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sensors) != 5 {
+		t.Fatalf("hwmon sensors: %v, want the 5 INA chips", sensors)
+	}
+	if err := fs.CheckUnbound(1, 0x41); err == nil {
+		t.Error("0x41 is bound to ina2xx, CheckUnbound said free")
+	}
+	rails := map[uint16][]string{0x40: {"pi"}, 0x41: {"sda"}, 0x42: {"pi", "sda", "sdb"}, 0x44: {"sdb"}, 0x45: {"pi"}}
+	for _, s := range sensors {
+		chs, err := s.Read()
+		if err != nil {
+			t.Errorf("%s: %v", s, err)
+			continue
+		}
+		for k, ch := range chs {
+			v, i := railTruth(t, w, rails[s.Addr][k], fc.Now())
+			gv, gi := float64(ch.Bus)/1e9, float64(ch.Current)/1e9
+			// hwmon rounds to mV and mA (the INA3221's bus LSB is 8 mV).
+			if math.Abs(gv-v) > 0.009 || math.Abs(gi-i) > 0.0011 {
+				t.Errorf("%s channel %d on %s: %.3f V %.4f A, truth %.4f V %.4f A", s, ch.Index, rails[s.Addr][k], gv, gi, v, i)
+			}
+		}
 	}
 }

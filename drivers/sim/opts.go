@@ -187,6 +187,11 @@ type SensorOpts struct {
 	// ExternalSupply: the chip is not powered from the Pi's 3.3 V, so it
 	// keeps its registers across a halt.
 	ExternalSupply bool
+	// Kernel: a kernel driver owns the chip (ina2xx, ina3221, ina238): it
+	// configured it at boot and shows it under /sys/class/hwmon, with the
+	// I²C device bound in /sys/bus/i2c. The chip stays on the bus, as on a
+	// Pi: writing to it clobbers the kernel's configuration.
+	Kernel bool
 }
 
 // ChannelOpts is one INA3221 input.

@@ -61,6 +61,7 @@ func (w *World) renderDynamic(t tree) {
 	t.file("/sys/devices/virtual/net/lo/statistics/tx_bytes", fmt.Sprintf("%d\n", lo))
 	t.file("/sys/devices/virtual/thermal/thermal_zone0/temp",
 		fmt.Sprintf("%d\n", int64(math.Round(w.board.temp.value(at)*1000))))
+	w.renderHwmon(t, at)
 	if !w.board.o.NoRTC {
 		rtc := rtcDir
 		u := at.UTC()

@@ -38,15 +38,17 @@ func (t tree) input(p, data string) {
 	t[p] = node{kind: 'f', data: data, input: true}
 }
 
-// link makes p a symlink to target (root-relative), relative as the kernel
-// and udev make them.
+// link makes p a symlink to target (root-relative), relative as sysfs makes
+// them: up to the target's parent, then down to it, so that a link to an
+// ancestor ends with the ancestor's name (…/hwmon3/device → ../../../1-0040).
 func (t tree) link(p, target string) {
 	t.dir(path.Dir(p))
-	rel, err := filepath.Rel(path.Dir(p), target)
+	rel, err := filepath.Rel(path.Dir(p), path.Dir(target))
 	if err != nil {
-		rel = target
+		t[p] = node{kind: 'l', data: target}
+		return
 	}
-	t[p] = node{kind: 'l', data: rel}
+	t[p] = node{kind: 'l', data: path.Join(rel, path.Base(target))}
 }
 
 // abslink makes p a symlink to an absolute target (/proc/<pid>/fd links).

@@ -51,7 +51,7 @@ func exists(w *sim.World, p string) bool {
 	return err == nil
 }
 
-func sync(t *testing.T, w *sim.World) {
+func syncWorld(t *testing.T, w *sim.World) {
 	t.Helper()
 	if err := w.Sync(); err != nil {
 		t.Fatal(err)
@@ -241,7 +241,7 @@ func TestPortDisableCutsPowerAndDisk(t *testing.T) {
 	if err != nil || v != 0 || i != 0 {
 		t.Errorf("rail sda: %s %s %v, want 0 V 0 A", v, i, err)
 	}
-	sync(t, w)
+	syncWorld(t, w)
 	for _, gone := range []string{"/sys/class/block/sda", "/sys/block/sda", "/dev/sda1", "/dev/disk/by-uuid/3f2a9c1e-5b7d-4e8a-9c0f-1a2b3c4d5e6f", "/sys/bus/usb/devices/2-1.1"} {
 		if exists(w, gone) {
 			t.Errorf("%s still there after the port was cut", gone)
@@ -259,7 +259,7 @@ func TestPortDisableCutsPowerAndDisk(t *testing.T) {
 	// Power back: the disk spins up at once, shows up 1.5 s later.
 	// A plain write is applied when the world is next called.
 	must(t, os.WriteFile(w.Path(disable), []byte("0\n"), 0o644))
-	sync(t, w)
+	syncWorld(t, w)
 	fc.Advance(500 * time.Millisecond)
 	if p, _ := w.RailPower("sda"); !near(float64(p)/1e9, railPower(10, 5, 0.05), 1e-6) {
 		t.Errorf("spinning up after power-on: %s", p)
@@ -268,7 +268,7 @@ func TestPortDisableCutsPowerAndDisk(t *testing.T) {
 		t.Error("disk present before enumeration")
 	}
 	fc.Advance(time.Second)
-	sync(t, w)
+	syncWorld(t, w)
 	if !exists(w, "/dev/disk/by-uuid/3f2a9c1e-5b7d-4e8a-9c0f-1a2b3c4d5e6f") {
 		t.Error("by-uuid link not back after power-on")
 	}
@@ -407,7 +407,7 @@ func TestWakeAlarmHaltAndBoot(t *testing.T) {
 		t.Fatalf("after PowerOff: %s", s)
 	}
 	fc.Advance(5 * time.Second)
-	sync(t, w)
+	syncWorld(t, w)
 	if w.BoardState() != sim.BoardHalted || len(halted) != 1 || !halted[0].Equal(off.Add(5*time.Second)) {
 		t.Fatalf("board %s, halted at %v", w.BoardState(), halted)
 	}
@@ -424,7 +424,7 @@ func TestWakeAlarmHaltAndBoot(t *testing.T) {
 	// The demo jumps its clock to the alarm: the boot happens at the alarm,
 	// exactly, whenever the world notices.
 	fc.Set(at.Add(3 * time.Second))
-	sync(t, w)
+	syncWorld(t, w)
 	if w.BoardState() != sim.BoardBooting {
 		t.Fatalf("after the alarm: %s", w.BoardState())
 	}
@@ -432,7 +432,7 @@ func TestWakeAlarmHaltAndBoot(t *testing.T) {
 		t.Error("the alarm is still armed after firing")
 	}
 	fc.Set(at.Add(20 * time.Second))
-	sync(t, w)
+	syncWorld(t, w)
 	if w.BoardState() != sim.BoardRunning || len(booted) != 1 || !booted[0].Equal(at.Add(20*time.Second)) {
 		t.Fatalf("board %s, booted %v", w.BoardState(), booted)
 	}
@@ -471,7 +471,7 @@ func TestWakeAlarmPolledWrites(t *testing.T) {
 		t.Errorf("reads back %q, want the epoch", got)
 	}
 	must(t, os.WriteFile(wake, []byte("0"), 0o644))
-	sync(t, w)
+	syncWorld(t, w)
 	if _, ok := w.WakeAt(); ok || read(t, w, "/sys/class/rtc/rtc0/wakealarm") != "" {
 		t.Error("writing 0 did not disable the alarm")
 	}
@@ -484,7 +484,7 @@ func TestAlarmDuringShutdownIsLost(t *testing.T) {
 	must(t, w.WriteFile(w.Path("/sys/class/rtc/rtc0/wakealarm"), []byte("+3"), 0o644))
 	must(t, w.PowerOff(context.Background()))
 	fc.Advance(time.Hour)
-	sync(t, w)
+	syncWorld(t, w)
 	if w.BoardState() != sim.BoardHalted {
 		t.Errorf("board %s, want halted for good", w.BoardState())
 	}
@@ -581,10 +581,10 @@ func TestDiskstatsGrowWhileBusy(t *testing.T) {
 	before := fields(t, w, "/proc/diskstats", "sda")
 	must(t, w.IO("sda", 2*time.Second, false))
 	fc.Advance(time.Second)
-	sync(t, w)
+	syncWorld(t, w)
 	mid := fields(t, w, "/proc/diskstats", "sda")
 	fc.Advance(5 * time.Second)
-	sync(t, w)
+	syncWorld(t, w)
 	after := fields(t, w, "/proc/diskstats", "sda")
 	n := func(f []string, k int) int { v, _ := strconv.Atoi(f[k]); return v }
 	if d := n(mid, 5) - n(before, 5); d != 40960 {
@@ -655,7 +655,7 @@ func TestConnections(t *testing.T) {
 		t.Errorf("tcp6:\n%s", read(t, w, "/proc/net/tcp6"))
 	}
 	fc.Advance(10 * time.Second)
-	sync(t, w)
+	syncWorld(t, w)
 	tx1, _ := strconv.Atoi(strings.TrimSpace(read(t, w, "/sys/class/net/eth0/statistics/tx_bytes")))
 	if d := tx1 - rx0; d != 10*(1_000_000+500+900) {
 		t.Errorf("tx bytes over 10 s: +%d", d)
@@ -679,7 +679,7 @@ func TestThermalAndLoadFollowTheBoard(t *testing.T) {
 	}
 	w.SetBoardLoad(4*physic.Watt, 4)
 	fc.Advance(5 * time.Minute)
-	sync(t, w)
+	syncWorld(t, w)
 	if got, want := temp(), 22+8*6.7-8*4*math.Exp(-5); math.Abs(got-want) > 0.002 {
 		t.Errorf("after 5 min at +4 W: %.3f °C, want %.3f °C", got, want)
 	}
@@ -693,7 +693,7 @@ func TestThermalAndLoadFollowTheBoard(t *testing.T) {
 func TestFilesAreKernelShaped(t *testing.T) {
 	w, fc := newWorld(t, nil)
 	fc.Advance(90 * time.Second)
-	sync(t, w)
+	syncWorld(t, w)
 	if got := read(t, w, "/sys/class/rtc/rtc0/since_epoch"); got != strconv.FormatInt(fc.Now().Unix(), 10)+"\n" {
 		t.Errorf("since_epoch %q", got)
 	}
