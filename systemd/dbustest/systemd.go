@@ -1,6 +1,7 @@
 package dbustest
 
 import (
+	"context"
 	"fmt"
 	"path"
 	"sort"
@@ -87,10 +88,11 @@ type Job struct {
 type Systemd struct {
 	*service
 
-	st     sync.Mutex
-	units  map[string]*Unit
-	jobs   []*Job
-	nextID uint32
+	st      sync.Mutex
+	units   map[string]*Unit
+	jobs    []*Job
+	nextID  uint32
+	changed chan struct{} // closed and replaced when a job is queued or ends
 }
 
 // ServeSystemd exports a fake systemd manager on the bus at address and takes
@@ -100,7 +102,7 @@ func ServeSystemd(address string) (*Systemd, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Systemd{service: svc, units: make(map[string]*Unit)}
+	s := &Systemd{service: svc, units: make(map[string]*Unit), changed: make(chan struct{})}
 	if err := svc.conn.Export(systemdManager{s}, SystemdPath, SystemdManager); err != nil {
 		svc.conn.Close()
 		return nil, fmt.Errorf("dbustest: export systemd1 manager: %w", err)
@@ -156,6 +158,30 @@ func (s *Systemd) Jobs() []Job {
 		out[i] = *j
 	}
 	return out
+}
+
+// WaitJobs blocks until at least n jobs have been queued (finished or not),
+// or ctx ends: the way to act while a job runs without sleeping.
+func (s *Systemd) WaitJobs(ctx context.Context, n int) error {
+	for {
+		s.st.Lock()
+		ok := len(s.jobs) >= n
+		ch := s.changed
+		s.st.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("dbustest: waiting for %d jobs: %w", n, ctx.Err())
+		}
+	}
+}
+
+func (s *Systemd) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
 }
 
 func (u *Unit) kind() string { return u.Name[strings.LastIndex(u.Name, ".")+1:] }
@@ -342,6 +368,7 @@ func (s *Systemd) queue(call dbus.Message, method, typ, name, mode string) (dbus
 	s.nextID++
 	j := &Job{ID: s.nextID, Unit: name, Type: typ, Mode: mode}
 	s.jobs = append(s.jobs, j)
+	s.notifyLocked()
 	if u.JobHangs {
 		return jobPath(j.ID), nil
 	}
@@ -360,6 +387,7 @@ func (s *Systemd) queue(call dbus.Message, method, typ, name, mode string) (dbus
 func (s *Systemd) finish(j *Job, result string) {
 	s.st.Lock()
 	j.Result = result
+	s.notifyLocked()
 	if u, ok := s.units[j.Unit]; ok {
 		switch {
 		case result == resultDone && j.Type == "start":
