@@ -268,11 +268,12 @@ func (w *World) Run(ctx context.Context, interval time.Duration) error {
 	}
 }
 
-// Now is the world's present (the last time it processed).
+// Now brings the world to the present and returns it (Opts.Now, or the
+// last time processed if the clock went back).
 func (w *World) Now() time.Time {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.t
+	t := w.lock()
+	defer w.unlock()
+	return t
 }
 
 // Violations lists what veille made the world do that loses data.
