@@ -293,7 +293,8 @@ func (w *World) boot(at time.Time) {
 	}
 	w.net = netCounters{at: at}
 	for _, d := range w.disks {
-		d.present = false
+		// A new kernel enumerates every device again (a reboot included).
+		d.present, d.link = false, false
 		d.enumEv.cancel()
 		d.enumEv = nil
 		d.resetStats(at)

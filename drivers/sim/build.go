@@ -164,9 +164,12 @@ func (w *World) build(o Opts) error {
 		}
 	}
 
-	// The world starts in steady state: disks powered, spinning and
+	// The world starts in steady state: hubs and disks powered, spinning and
 	// enumerated, filesystems mounted, units running.
 	at := w.origin
+	for _, h := range w.hubs {
+		h.link = !h.root() && w.linkUp(h.o.Name)
+	}
 	for _, d := range w.disks {
 		if d.o.SelfPowered || w.vbus(d.port.group) {
 			d.powered = true

@@ -19,6 +19,7 @@ type hub struct {
 	ports    []*port
 	upstream *port // nil for a root hub
 	peer     *hub
+	link     bool // an external hub's link to the host is up
 }
 
 func (h *hub) root() bool { return h.upstream == nil }
@@ -205,6 +206,21 @@ func (w *World) linkUp(loc string) bool {
 // updatePower brings every disk's supply and link in line with the ports
 // and the board, after any of them changed.
 func (w *World) updatePower(at time.Time) {
+	// A hub that comes back (re-plugged, the host booted) is probed again,
+	// and the kernel powers all its ports. Hubs are in location order, so an
+	// upstream hub is settled before the hubs behind it.
+	for _, h := range w.hubs {
+		if h.root() {
+			continue
+		}
+		up := w.linkUp(h.o.Name)
+		if up && !h.link {
+			for _, p := range h.ports {
+				p.disabled = false
+			}
+		}
+		h.link = up
+	}
 	for _, d := range w.disks {
 		has := d.o.SelfPowered || w.vbus(d.port.group)
 		switch {

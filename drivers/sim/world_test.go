@@ -459,6 +459,24 @@ func TestWakeAlarmHaltAndBoot(t *testing.T) {
 	}
 }
 
+func TestRebootComesBackWithItsDisks(t *testing.T) {
+	w, fc := newWorld(t, nil)
+	must(t, w.Reboot(context.Background()))
+	fc.Advance(time.Minute)
+	syncWorld(t, w)
+	if s := w.BoardState(); s != sim.BoardRunning {
+		t.Fatalf("after reboot: %s", s)
+	}
+	for _, d := range []string{"sda", "sdb"} {
+		if ok, _ := w.DiskPresent(d); !ok {
+			t.Errorf("%s not present after a reboot", d)
+		}
+	}
+	if !w.Mounted("/srv/media") || !exists(w, "/dev/disk/by-label/cloud") {
+		t.Error("filesystems not back after a reboot")
+	}
+}
+
 func TestWakeAlarmPolledWrites(t *testing.T) {
 	w, fc := newWorld(t, nil)
 	wake := w.Path("/sys/class/rtc/rtc0/wakealarm")
