@@ -12,12 +12,14 @@ import (
 )
 
 const (
-	loginName     = "org.freedesktop.login1"
-	loginPath     = dbus.ObjectPath("/org/freedesktop/login1")
-	loginManager  = "org.freedesktop.login1.Manager"
-	loginSession  = "org.freedesktop.login1.Session"
-	propsGetAll   = "org.freedesktop.DBus.Properties.GetAll"
-	unknownMethod = "org.freedesktop.DBus.Error.UnknownMethod"
+	loginName       = "org.freedesktop.login1"
+	loginPath       = dbus.ObjectPath("/org/freedesktop/login1")
+	loginManager    = "org.freedesktop.login1.Manager"
+	loginSession    = "org.freedesktop.login1.Session"
+	propsGetAll     = "org.freedesktop.DBus.Properties.GetAll"
+	unknownMethod   = "org.freedesktop.DBus.Error.UnknownMethod"
+	accessDenied    = "org.freedesktop.DBus.Error.AccessDenied"
+	interactiveAuth = "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
 
 	// SD_LOGIND_ROOT_CHECK_INHIBITORS: honour block inhibitors even though
 	// the caller is root, who logind otherwise lets through.
@@ -264,10 +266,11 @@ func (v variants) strs(k string) []string {
 // lock on shutdown is held: then it returns an *InhibitedError naming the
 // holders, and nothing happens.
 //
-// veille checks the locks itself before asking, because logind lets root
-// through (unless asked with SD_LOGIND_ROOT_CHECK_INHIBITORS) and even then
-// ignores locks held by the caller's uid, which would let a root backup
-// script's lock be overridden. Locks held by this process are not counted.
+// veille checks the locks itself before asking, because logind's own check
+// has holes: it lets root through unless asked with
+// SD_LOGIND_ROOT_CHECK_INHIBITORS (which veille passes), lets through anyone
+// polkit grants power-off-ignore-inhibit, and ignores locks held by the
+// caller's own uid. Locks held by this process are not counted.
 func (l *Logind) PowerOff(ctx context.Context) error {
 	return l.shutdown(ctx, "power off", "PowerOff")
 }
@@ -292,23 +295,29 @@ func (l *Logind) shutdown(ctx context.Context, action, method string) error {
 	if err == nil {
 		return nil
 	}
-	if refusedByInhibitor(err) {
+	if name := errorName(err); refusedByInhibitor(err) || name == accessDenied || name == interactiveAuth {
+		// A lock taken between the check and the call: logind refuses
+		// with its own error when the caller is root, or polkit refuses
+		// power-off-ignore-inhibit when it is not.
 		blockers, lerr := l.blockers(ctx)
 		if lerr != nil {
 			return fmt.Errorf("%s: logind refused (%w) and listing its inhibitors failed: %v", action, err, lerr)
 		}
-		return &InhibitedError{Action: action, Inhibitors: blockers, Err: err}
+		if len(blockers) > 0 || refusedByInhibitor(err) {
+			return &InhibitedError{Action: action, Inhibitors: blockers, Err: err}
+		}
 	}
 	return fmt.Errorf("%s through logind on %s: %w", action, l.opts, err)
 }
 
-// refusedByInhibitor recognises logind's refusal: BlockedByInhibitorLock since
-// systemd 257, AccessDenied "... due to active block inhibitor" before.
+// refusedByInhibitor recognises logind's refusal of a root caller:
+// BlockedByInhibitorLock since systemd 257, AccessDenied "... due to active
+// block inhibitor" before.
 func refusedByInhibitor(err error) bool {
 	switch errorName(err) {
 	case "org.freedesktop.login1.BlockedByInhibitorLock":
 		return true
-	case "org.freedesktop.DBus.Error.AccessDenied":
+	case accessDenied:
 		return strings.Contains(err.Error(), "inhibitor")
 	}
 	return false

@@ -144,6 +144,7 @@ func TestShutdownSemantics(t *testing.T) {
 	t.Parallel()
 	env := New(t)
 	obj := client(t, env.Bus).Object(LoginName, LoginPath)
+	env.Login.SetCallerRoot(true)
 	release := env.Login.HoldInhibitor(Inhibitor{What: "shutdown", Who: "backup", Why: "copying", Mode: "block", UID: 4321, PID: 99})
 	err := obj.Call(LoginManager+".PowerOffWithFlags", 0, RootCheckInhibitors).Store()
 	if de, ok := err.(dbus.Error); !ok || de.Name != ErrBlockedByInhibitor {
@@ -172,6 +173,22 @@ func TestShutdownSemantics(t *testing.T) {
 	if err := obj.Call(LoginManager+".HaltWithFlags", 0, RootCheckInhibitors).Store(); err != nil {
 		t.Fatal(err)
 	}
+	// A caller that is not root is refused with or without flags.
+	env.Login.SetCallerRoot(false)
+	release = env.Login.HoldInhibitor(Inhibitor{What: "shutdown", Who: "backup", Why: "copying", Mode: "block", UID: 4321, PID: 99})
+	if err := env.Login.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	err = obj.Call(LoginManager+".PowerOff", 0, false).Store()
+	if de, ok := err.(dbus.Error); !ok || de.Name != "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired" {
+		t.Fatalf("legacy, unprivileged: %v", err)
+	}
+	env.Login.SetLegacyRefusal(false)
+	err = obj.Call(LoginManager+".PowerOff", 0, false).Store()
+	if de, ok := err.(dbus.Error); !ok || de.Name != ErrBlockedByInhibitor {
+		t.Fatalf("unprivileged: %v", err)
+	}
+	release()
 	want := []PowerAction{{"PowerOff", 0}, {"HaltWithFlags", RootCheckInhibitors}}
 	if got := env.Login.Actions(); len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 		t.Errorf("Actions = %+v, want %+v", got, want)

@@ -83,12 +83,17 @@ type PowerAction struct {
 // and one object per session with the Session properties veille reads. It
 // emits PrepareForShutdown, SessionNew and SessionRemoved.
 //
-// Like logind for a root caller (veille runs as root): PowerOff and the
-// others without flags ignore block inhibitors; with RootCheckInhibitors they
-// are refused by block inhibitors on "shutdown", except those held by the
-// caller's own uid, which logind ignores. An accepted shutdown makes the fake
-// "prepare for shutdown": it emits PrepareForShutdown(true) and refuses
-// further shutdowns with OperationInProgress until Resume.
+// Shutdowns follow logind's verify_shutdown_creds. A block inhibitor on
+// "shutdown" held by another uid (logind ignores the caller's own uid) stops
+// an unprivileged caller, and root only when it passes RootCheckInhibitors.
+// The refusal is BlockedByInhibitorLock, as in systemd 257 and later, or
+// with SetLegacyRefusal what older versions answer: AccessDenied for root and,
+// for anyone else, polkit's InteractiveAuthorizationRequired (the
+// power-off-ignore-inhibit action is not granted). Callers count as root when
+// their uid is 0, unless SetCallerRoot says otherwise. An accepted
+// shutdown makes the fake "prepare for shutdown": it emits
+// PrepareForShutdown(true) and refuses further shutdowns with
+// OperationInProgress until Resume.
 type Login struct {
 	*service
 
@@ -99,6 +104,7 @@ type Login struct {
 	actions     []PowerAction
 	preparing   bool
 	legacy      bool
+	callerRoot  *bool // nil: by the caller's uid
 	changed     chan struct{}
 	inhibitWait sync.WaitGroup
 }
@@ -157,6 +163,15 @@ func (l *Login) SetLegacyRefusal(on bool) {
 	l.st.Lock()
 	defer l.st.Unlock()
 	l.legacy = on
+}
+
+// SetCallerRoot makes the fake treat every caller as root (true) or as an
+// ordinary user, like veille running as its own user (false), whatever uid
+// the test runs as.
+func (l *Login) SetCallerRoot(root bool) {
+	l.st.Lock()
+	defer l.st.Unlock()
+	l.callerRoot = &root
 }
 
 // HoldInhibitor adds an inhibitor held by some other program (no fd); release
@@ -517,13 +532,25 @@ func (l *Login) shutdown(sender, method string, flags uint64, withFlags bool) *d
 		l.st.Unlock()
 		return Error(ErrOperationInProgress, "There's already a shutdown or sleep operation in progress")
 	}
-	if flags&RootCheckInhibitors != 0 && l.blockedLocked(uid) {
-		legacy := l.legacy
-		l.st.Unlock()
-		if legacy {
-			return Error("org.freedesktop.DBus.Error.AccessDenied", "Access denied to root due to active block inhibitor")
+	if l.blockedLocked(uid) {
+		root := uid == 0
+		if l.callerRoot != nil {
+			root = *l.callerRoot
 		}
-		return Error(ErrBlockedByInhibitor, "Operation denied due to active block inhibitor")
+		legacy := l.legacy
+		switch {
+		case root && flags&RootCheckInhibitors == 0:
+			// root goes through
+		case !legacy:
+			l.st.Unlock()
+			return Error(ErrBlockedByInhibitor, "Operation denied due to active block inhibitor")
+		case root:
+			l.st.Unlock()
+			return Error("org.freedesktop.DBus.Error.AccessDenied", "Access denied to root due to active block inhibitor")
+		default:
+			l.st.Unlock()
+			return Error("org.freedesktop.DBus.Error.InteractiveAuthorizationRequired", "Interactive authentication required.")
+		}
 	}
 	l.preparing = true
 	l.actions = append(l.actions, PowerAction{Method: method, Flags: flags})
