@@ -31,6 +31,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/godbus/dbus/v5"
@@ -81,21 +82,27 @@ func StartBus(dir string) (*Bus, error) {
 		}
 		b.tmpDir = sockDir
 	}
+	fail := func(err error) (*Bus, error) {
+		if b.tmpDir != "" {
+			_ = os.RemoveAll(b.tmpDir)
+		}
+		return nil, err
+	}
 	sock := filepath.Join(sockDir, "bus.sock")
 	conf := filepath.Join(dir, "bus.conf")
 	if err := os.WriteFile(conf, busConfig(sock), 0o600); err != nil {
-		return nil, fmt.Errorf("dbustest: write %s: %w", conf, err)
+		return fail(fmt.Errorf("dbustest: write %s: %w", conf, err))
 	}
 	// --nofork keeps the daemon our child, so Close can reap it (on a
 	// machine whose PID 1 does not reap orphans a forked daemon lingers).
 	b.cmd = exec.Command(bin, "--config-file="+conf, "--nofork", "--nopidfile", "--print-address=1")
 	stdout, err := b.cmd.StdoutPipe()
 	if err != nil {
-		return nil, fmt.Errorf("dbustest: %w", err)
+		return fail(fmt.Errorf("dbustest: %w", err))
 	}
 	b.cmd.Stderr = b.stderr
 	if err := b.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("dbustest: start %s: %w", bin, err)
+		return fail(fmt.Errorf("dbustest: start %s: %w", bin, err))
 	}
 	go func() {
 		b.waitErr = b.cmd.Wait()
@@ -104,7 +111,7 @@ func StartBus(dir string) (*Bus, error) {
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil {
 		<-b.waited
-		return nil, fmt.Errorf("dbustest: %s printed no address (%v): %s", bin, b.waitErr, strings.TrimSpace(b.stderr.String()))
+		return fail(fmt.Errorf("dbustest: %s printed no address (%v): %s", bin, b.waitErr, strings.TrimSpace(b.stderr.String())))
 	}
 	// The daemon prints nothing more; drain in case it ever does.
 	go func() { _, _ = io.Copy(io.Discard, stdout) }()
@@ -146,7 +153,7 @@ func (b *Bus) Close() error {
 		case <-b.waited:
 			err = fmt.Errorf("dbustest: dbus-daemon exited early (%v): %s", b.waitErr, strings.TrimSpace(b.stderr.String()))
 		default:
-			_ = b.cmd.Process.Signal(os.Interrupt)
+			_ = b.cmd.Process.Signal(syscall.SIGTERM)
 			<-b.waited
 		}
 		if b.tmpDir != "" {
