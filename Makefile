@@ -9,7 +9,7 @@ STATICCHECK_VERSION := v0.7.0
 FUZZTIME ?= 20s
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run test check lint deps tools fmt vet staticcheck tidy cross bench fuzz clean
+.PHONY: all build run test check lint deps tools fmt vet staticcheck tidy cross bench fuzz clean deb image image-inject image-test
 
 all: build
 
@@ -62,3 +62,26 @@ fuzz:
 
 clean:
 	rm -rf $(BIN)
+
+## deb: veille_<version>_{arm64,armhf,amd64}.deb in dist/ (dpkg-deb), checked by lintian.
+deb:
+	VERSION=$(VERSION) ./packaging/build.sh dist
+
+## image: bootable Raspberry Pi SD-card image in dist/ (.img.xz, .bmap, .sha256); root, Debian's archive.
+image:
+	VERSION=$(VERSION) DIST=$(CURDIR)/dist ./image/build.sh
+
+## image-inject BASE=x.img [CONFIG=veille.toml] [OMV_REPO=uri OMV_KEYRING=file]: veille into an existing image.
+image-inject:
+	@test -n "$(BASE)" || { echo "usage: make image-inject BASE=path/to/base.img [CONFIG=veille.toml] [OMV_REPO=uri OMV_KEYRING=keyring.gpg]"; exit 2; }
+	VERSION=$(VERSION) ./packaging/build.sh dist arm64 >/dev/null
+	./image/inject.sh $(if $(CONFIG),--config $(CONFIG)) $(if $(OMV_REPO),--omv-repo $(OMV_REPO)) \
+		$(if $(OMV_SUITE),--omv-suite $(OMV_SUITE)) $(if $(OMV_KEYRING),--omv-keyring $(OMV_KEYRING)) \
+		$(BASE) dist/veille_$$(./packaging/version.sh $(VERSION))_arm64.deb \
+		dist/$$(basename $(BASE) | sed -E 's/(\.img)?(\.xz)?$$//')+veille.img
+
+## image-test [VEILLE_IMAGE=dist/x.img]: boots the image under QEMU and checks veille in it (needs make image).
+image-test:
+	./image/test-deps.sh
+	VEILLE_IMAGE=$${VEILLE_IMAGE:-$$(ls -t dist/veille-*-rpi-arm64.img | head -n1)} \
+		$(GO) test -count=1 -v -timeout 30m ./tests/image/
