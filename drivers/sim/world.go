@@ -334,9 +334,8 @@ func (w *World) RailPower(rail string) (physic.Power, error) {
 	return physic.Power(v * i * float64(physic.Watt)), nil
 }
 
-// RailSignal returns the rail as a Signal (for chips a test builds itself).
-// The signal must only be used under the world's lock, i.e. by chips on the
-// world's bus.
+// railSignal returns a rail's trace as the Signal its sensors see; only
+// chips on the world's bus (under the world's lock) may read it.
 func (w *World) railSignal(name string) (Signal, error) {
 	r, ok := w.railBy[name]
 	if !ok {
