@@ -50,6 +50,7 @@ func (w *World) renderDynamic(t tree) {
 	}
 	t.file("/proc/loadavg", w.loadavg(at))
 	t.file("/proc/uptime", w.uptime(at))
+	t.file("/proc/sys/kernel/random/boot_id", w.bootID())
 	t.file("/proc/net/tcp", w.procTCP(false))
 	t.file("/proc/net/tcp6", w.procTCP(true))
 	rx, tx := w.netBytes(at)
@@ -236,4 +237,13 @@ func procNetDev(lo, rx, tx uint64) string {
 			r.name, r.rx, r.rx/1400+1, 0, 0, 0, 0, 0, 0, r.tx, r.tx/1400+1, 0, 0, 0, 0, 0, 0)
 	}
 	return b.String()
+}
+
+// bootID renders /proc/sys/kernel/random/boot_id: a UUID that changes at
+// every boot, derived from the seed so worlds stay reproducible.
+func (w *World) bootID() string {
+	x := w.seed*0x9e3779b97f4a7c15 + uint64(w.board.boots+1)*0xbf58476d1ce4e5b9
+	x ^= x >> 31
+	y := x*0x94d049bb133111eb + 1
+	return fmt.Sprintf("%08x-%04x-4%03x-8%03x-%012x\n", uint32(x>>32), uint16(x>>16), uint16(x)&0xfff, uint16(y>>48)&0xfff, y&0xffffffffffff)
 }

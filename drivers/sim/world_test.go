@@ -398,7 +398,20 @@ func TestWakeAlarmHaltAndBoot(t *testing.T) {
 	if !errors.Is(err, syscall.EBUSY) {
 		t.Fatalf("re-arming over an armed alarm: %v, want EBUSY", err)
 	}
+	bootID := read(t, w, "/proc/sys/kernel/random/boot_id")
+	if len(bootID) != 37 {
+		t.Fatalf("boot_id %q is not a UUID line", bootID)
+	}
 	var halted, booted []time.Time
+	defer func() {
+		if t.Failed() {
+			return
+		}
+		syncWorld(t, w)
+		if again := read(t, w, "/proc/sys/kernel/random/boot_id"); again == bootID {
+			t.Errorf("boot_id %q did not change across a boot", again)
+		}
+	}()
 	w.OnHalt(func(at time.Time) { halted = append(halted, at) })
 	w.OnBoot(func(at time.Time) { booted = append(booted, at) })
 	off := fc.Now()

@@ -103,13 +103,21 @@ func (f *Fake) Waiters() int {
 }
 
 // Scaled runs Speed times faster than the wall clock from a chosen origin,
-// and can jump forward (the demo skips the hours a halted Pi is off).
+// can change speed, and can jump forward (the demo skips the hours a halted
+// Pi is off). Pending waits follow speed changes and jumps.
 type Scaled struct {
-	mu     sync.Mutex
-	speed  float64
-	start  time.Time // wall time at origin
-	origin time.Time // clock time at start
-	wall   func() time.Time
+	mu      sync.Mutex
+	speed   float64
+	start   time.Time // wall time at origin
+	origin  time.Time // clock time at start
+	wall    func() time.Time
+	waiters map[*scaledWaiter]struct{}
+}
+
+type scaledWaiter struct {
+	at    time.Time
+	ch    chan time.Time
+	timer *time.Timer
 }
 
 // NewScaled returns a clock that reads origin now and then runs speed times
@@ -118,11 +126,15 @@ func NewScaled(origin time.Time, speed float64) *Scaled {
 	if speed <= 0 {
 		speed = 1
 	}
-	return &Scaled{speed: speed, start: time.Now(), origin: origin, wall: time.Now}
+	return &Scaled{speed: speed, start: time.Now(), origin: origin, wall: time.Now, waiters: map[*scaledWaiter]struct{}{}}
 }
 
 // Speed is how many clock seconds pass per real second.
-func (s *Scaled) Speed() float64 { return s.speed }
+func (s *Scaled) Speed() float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.speed
+}
 
 // Now returns the scaled time.
 func (s *Scaled) Now() time.Time {
@@ -136,18 +148,70 @@ func (s *Scaled) nowLocked() time.Time {
 	return s.origin.Add(time.Duration(float64(real) * s.speed))
 }
 
-// After fires after d of scaled time. A Jump does not shorten pending waits;
-// callers that must notice a jump re-check Now when they wake.
+// After fires once d of scaled time has passed, whatever speed changes and
+// jumps happen meanwhile.
 func (s *Scaled) After(d time.Duration) <-chan time.Time {
-	ch := make(chan time.Time, 1)
-	real := time.Duration(float64(d) / s.speed)
-	time.AfterFunc(real, func() { ch <- s.Now() })
-	return ch
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := &scaledWaiter{at: s.nowLocked().Add(d), ch: make(chan time.Time, 1)}
+	s.waiters[w] = struct{}{}
+	s.armLocked(w)
+	return w.ch
 }
 
-// Jump moves the scaled clock forward by d at once.
+// armLocked (re)starts w's real timer for the scaled time left.
+func (s *Scaled) armLocked(w *scaledWaiter) {
+	left := w.at.Sub(s.nowLocked())
+	real := time.Duration(float64(left) / s.speed)
+	if real < 0 {
+		real = 0
+	}
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	w.timer = time.AfterFunc(real, func() { s.fire(w) })
+}
+
+func (s *Scaled) fire(w *scaledWaiter) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.waiters[w]; !ok {
+		return
+	}
+	now := s.nowLocked()
+	if now.Before(w.at) { // rounding: not quite there yet
+		s.armLocked(w)
+		return
+	}
+	delete(s.waiters, w)
+	w.ch <- now
+}
+
+func (s *Scaled) rearmLocked() {
+	for w := range s.waiters {
+		s.armLocked(w)
+	}
+}
+
+// SetSpeed changes the speed from now on (the demo slows to real time while
+// a person presses the button).
+func (s *Scaled) SetSpeed(speed float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if speed <= 0 {
+		return
+	}
+	s.origin = s.nowLocked()
+	s.start = s.wall()
+	s.speed = speed
+	s.rearmLocked()
+}
+
+// Jump moves the scaled clock forward by d at once; waits that end within
+// the jump fire.
 func (s *Scaled) Jump(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.origin = s.origin.Add(d)
+	s.rearmLocked()
 }

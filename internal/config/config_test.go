@@ -72,6 +72,8 @@ func TestErrorsNameFileLineKey(t *testing.T) {
 			`veille.toml:2: disk[0].uuid: give exactly one of uuid or label`},
 		{"bare number current", "version = 1\n[[sensor]]\nname = \"pi\"\nchip = \"ina226\"\nshunt_resistance = \"100mΩ\"\nmax_current = 3\n",
 			`veille.toml:6: sensor[0].max_current: "3" is not a current`},
+		{"shunt range", "version = 1\n[[sensor]]\nname = \"pi\"\nchip = \"ina226\"\nshunt_resistance = \"100mΩ\"\nmax_current = \"3.2A\"\n",
+			`veille.toml:6: sensor[0].max_current: 3.200A through 100mΩ drops 320mV, more than the ina226's 81.920mV shunt range`},
 		{"syntax", "version = 1\n[mqtt\n", `veille.toml:2:`},
 	}
 	for _, tc := range cases {

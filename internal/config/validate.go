@@ -117,6 +117,13 @@ func (v *validator) duration(key string, d Duration, lo, hi time.Duration) {
 	}
 }
 
+// shuntRange is each chip's largest shunt voltage (INA219 with PGA /8,
+// INA228 with ADCRANGE 0).
+var shuntRange = map[string]physic.ElectricPotential{
+	"ina219": 320 * physic.MilliVolt, "ina226": 81920 * physic.MicroVolt, "ina230": 81920 * physic.MicroVolt,
+	"ina231": 81920 * physic.MicroVolt, "ina228": 163840 * physic.MicroVolt,
+}
+
 var (
 	ina219Avg = []int{0, 1, 2, 4, 8, 16, 32, 64, 128}
 	inaAvg    = []int{0, 1, 4, 16, 64, 128, 256, 512, 1024}
@@ -175,6 +182,15 @@ func (v *validator) sensor(k string, s *Sensor, addChannel func(key, name string
 			if s.MaxCurrent.V() == 0 {
 				v.bad(k+".max_current", "missing: the largest current you expect (like \"3.2A\"); it sets the resolution")
 			}
+		}
+	}
+	if r, ok := shuntRange[s.Chip]; ok && s.ShuntResistance.V() > 0 && s.MaxCurrent.V() > 0 {
+		// The drop at full current must fit the chip's shunt input.
+		drop := float64(s.MaxCurrent.V()) * float64(s.ShuntResistance.V()) / 1e9 // nV
+		if drop > float64(r) {
+			v.bad(k+".max_current", "%s through %s drops %s, more than the %s's %s shunt range: lower max_current (at most %s) or use a smaller shunt",
+				s.MaxCurrent.V(), s.ShuntResistance.V(), physic.ElectricPotential(drop), s.Chip, r,
+				physic.ElectricCurrent(float64(r)/float64(s.ShuntResistance.V())*1e9))
 		}
 	}
 	avg := inaAvg

@@ -110,7 +110,11 @@ func TestKeeperNeverBackwardsAfterCrash(t *testing.T) {
 			t.Errorf("channel %d resumed at %d < published %d", c, k2.Published(c), published[c])
 		}
 	}
-	// A clean stop resumes exactly.
+	// A clean stop resumes exactly, even right after a checkpoint reserved.
+	k2.Ledger.Add(0, now, Reading{Power: 3 * physic.Watt}, true)
+	if err := k2.Maybe(now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
 	exact := k2.Ledger.Channels[0].Total
 	if err := k2.Close(now); err != nil {
 		t.Fatal(err)

@@ -111,8 +111,12 @@ func (k *Keeper) checkpoint(now time.Time, clean bool) error {
 			r := 2 * (c.Total - min(c.Total, k.atLast[i]))
 			ceil[i] += max(r, k.MinReserve)
 		}
-		// A ceiling never moves down: published values may already be there.
-		ceil[i] = max(ceil[i], k.ceiling[i])
+		if !clean {
+			// A reservation never moves down: published values may be there.
+			// A clean stop writes the exact value, which is at least every
+			// published one (Published never exceeds Total).
+			ceil[i] = max(ceil[i], k.ceiling[i])
+		}
 		st.Channels[c.Name] = ceil[i]
 		st.Today[c.Name] = c.Today
 	}

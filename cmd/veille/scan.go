@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/veille/veille/drivers/hwmon"
+	"github.com/veille/veille/drivers/ina"
+	"periph.io/x/host/v3/sysfs"
+)
+
+func cmdScan(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flags("scan", "[--bus N]", `
+List the INA power monitors that answer on an I2C bus (/dev/i2c-N), which chip
+each is (from its ID registers), and print a [[sensor]] block for veille.toml.
+Scanning only reads: it writes the register pointer and reads two bytes at each
+address from 0x40 to 0x4F. Addresses a kernel driver owns are reported and not
+touched. Enable I2C first (dtparam=i2c_arm=on in config.txt; the image does).`, stderr)
+	bus := fs.Int("bus", 1, "I2C bus number (the N of /dev/i2c-N)")
+	root := fs.String("root", "", "prefix of /sys (tests)")
+	if done, err := parse(fs, args); done {
+		return err
+	}
+	b, err := sysfs.NewI2C(*bus)
+	if err != nil {
+		return fmt.Errorf("open /dev/i2c-%d: %w (is I2C enabled, and are you root or in group i2c?)", *bus, err)
+	}
+	defer b.Close()
+	found, scanErr := ina.Scan(b)
+	hw := hwmon.FS{Root: *root}
+	n := 0
+	for _, f := range found {
+		if drv, _ := hw.BoundDriver(*bus, f.Addr); drv != "" {
+			fmt.Fprintf(stdout, "# 0x%02x: owned by the kernel's %s driver: read it with a [[hwmon]] block (device = %q)\n", f.Addr, drv, hwmon.DeviceName(*bus, f.Addr))
+			continue
+		}
+		n++
+		writeSensorBlock(stdout, *bus, f, n)
+	}
+	if len(found) == 0 {
+		fmt.Fprintf(stdout, "# nothing answered at 0x40-0x4F on /dev/i2c-%d\n", *bus)
+	}
+	if scanErr != nil {
+		return fmt.Errorf("scan /dev/i2c-%d: %w", *bus, scanErr)
+	}
+	return nil
+}
+
+func writeSensorBlock(w io.Writer, bus int, f ina.Found, n int) {
+	chip := string(f.Chip)
+	note := ""
+	if chip == "" {
+		chip = "ina219"
+		note = "  # no ID registers: an INA219 (or INA230/231); check the module"
+	}
+	fmt.Fprintf(w, "[[sensor]]\n")
+	if f.Chip == ina.ChipINA3221 {
+		fmt.Fprintf(w, "chip = %q\nbus = %d\naddress = 0x%02x\n", chip, bus, f.Addr)
+		for ch := 1; ch <= 3; ch++ {
+			fmt.Fprintf(w, "  [[sensor.channel]]\n  number = %d\n  name = \"rail%d\"\n  shunt_resistance = \"100mΩ\"   # check the module\n", ch, ch)
+		}
+		fmt.Fprintln(w)
+		return
+	}
+	fmt.Fprintf(w, "name = \"sensor%d\"\nchip = %q%s\nbus = %d\naddress = 0x%02x\n", n, chip, note, bus, f.Addr)
+	if f.Chip != ina.ChipINA260 {
+		// A 100 mΩ module's largest current that fits each chip's shunt range.
+		maxI := map[ina.Chip]string{ina.ChipINA226: "800mA", ina.ChipINA230: "800mA", ina.ChipINA231: "800mA", ina.ChipINA228: "1.6A"}[f.Chip]
+		if maxI == "" {
+			maxI = "3.2A"
+		}
+		fmt.Fprintf(w, "shunt_resistance = \"100mΩ\"   # the resistor on your module (R100 = 100 mΩ)\nmax_current = %q         # the largest current you expect (× shunt must fit the chip)\n", maxI)
+	}
+	fmt.Fprintln(w)
+}

@@ -1,0 +1,182 @@
+package agent
+
+import (
+	"context"
+	"time"
+
+	"github.com/veille/veille/drivers/ina"
+	"github.com/veille/veille/internal/clock"
+	"github.com/veille/veille/internal/energy"
+	"github.com/veille/veille/internal/telemetry"
+	"github.com/veille/veille/scheduler"
+	"periph.io/x/conn/v3/physic"
+)
+
+// sampler holds the buffers of the sampling hot path, reused every sample
+// so that steady state allocates nothing.
+type sampler struct {
+	readings []ina.Reading
+	ok       []bool
+	tele     []telemetry.Reading
+	lastT    time.Time
+}
+
+// sampleLoop reads every sensor on the interval grid until ctx ends. It is
+// the main loop: it pets the systemd watchdog, so a hung loop gets veille
+// restarted.
+func (a *Agent) sampleLoop(ctx context.Context) error {
+	interval := a.cfg.Sampling.Interval.D()
+	n := len(a.channels)
+	s := &sampler{readings: make([]ina.Reading, n), ok: make([]bool, n), tele: make([]telemetry.Reading, n)}
+	for {
+		now := a.clk.Now()
+		a.sampleOnce(ctx, s, now)
+		if a.watchdog != nil {
+			a.watchdog.Alive()
+		}
+		next := now.Truncate(interval).Add(interval)
+		if !clock.Sleep(a.clk, next.Sub(a.clk.Now()), ctx.Done()) {
+			if f := a.batcher.Flush(); f != nil {
+				a.publishFrame(f)
+			}
+			return nil
+		}
+	}
+}
+
+func (a *Agent) sampleOnce(ctx context.Context, s *sampler, now time.Time) {
+	for i := range s.ok {
+		s.ok[i] = false
+	}
+	for _, sn := range a.sensors {
+		good := sn.read(now, s.readings, a.log)
+		for j := sn.first; j < sn.first+sn.n; j++ {
+			s.ok[j] = good
+		}
+	}
+	led := a.keeper.Ledger
+	var total float64
+	for i := range a.channels {
+		r := &s.readings[i]
+		led.Add(i, now, energy.Reading{Power: r.Power, Accumulated: r.Energy, HasAccumulator: r.HasEnergy}, s.ok[i])
+		if s.ok[i] && r.Power > 0 {
+			total += float64(r.Power) / float64(physic.Watt)
+		}
+	}
+	if !s.lastT.IsZero() && now.After(s.lastT) {
+		a.keeper.Savings.Observe(total, min(now.Sub(s.lastT), led.MaxGap), a.currentState() != scheduler.Awake)
+	}
+	s.lastT = now
+	if err := a.keeper.Maybe(now); err != nil {
+		a.log.Warn("energy counters cannot be saved; measuring and reporting go on, published counters wait for the next successful save", "err", err)
+	}
+	for i := range a.channels {
+		r := &s.readings[i]
+		s.tele[i] = telemetry.Reading{Voltage: r.Bus, Current: r.Current, Power: r.Power,
+			EnergyMilliWh: a.keeper.Published(i) / 3600000, OK: s.ok[i], Overflow: r.Overflow}
+	}
+	a.batcher.SetStatus(a.status())
+	f, err := a.batcher.Add(now, s.tele)
+	if err != nil {
+		a.log.Error("telemetry", "err", err)
+	}
+	if f != nil {
+		a.publishFrame(f)
+	}
+	a.updateSnapshot(now, s)
+}
+
+func (a *Agent) publishFrame(f *telemetry.Frame) {
+	b, err := telemetry.Encode(f)
+	if err != nil {
+		a.log.Error("encode frame", "err", err)
+		return
+	}
+	if a.session != nil {
+		a.session.PublishTelemetry(b)
+	}
+}
+
+// status is the node status carried at the end of each frame.
+func (a *Agent) status() telemetry.Status {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st := telemetry.Status{Throttled: a.snap.Throttled, Scheduler: schedulerState(a.snap.ScheduleEnabled, a.snap.State, a.snap.Decision)}
+	for _, d := range a.snap.Disks {
+		st.Disks = append(st.Disks, d.State)
+	}
+	if a.snap.HasSoCTemp {
+		st.SoCTemp, st.HasSoCTemp = int32(a.snap.SoCTemp*10), true
+	}
+	return st
+}
+
+func schedulerState(enabled bool, d scheduler.Depth, dec scheduler.Decision) telemetry.SchedulerState {
+	switch {
+	case !enabled:
+		return telemetry.SchedulerDisabled
+	case d == scheduler.DisksAsleep:
+		return telemetry.SchedulerDisksAsleep
+	case d == scheduler.SystemHalted:
+		return telemetry.SchedulerHalting
+	case dec.Window != "":
+		return telemetry.SchedulerHeld // in a window but awake: activity, stay-awake, just woke
+	}
+	return telemetry.SchedulerAwake
+}
+
+func (a *Agent) currentState() scheduler.Depth {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.snap.State
+}
+
+func (a *Agent) updateSnapshot(now time.Time, s *sampler) {
+	a.mu.Lock()
+	snap := &a.snap
+	snap.Time = now
+	if len(snap.Channels) != len(a.channels) {
+		snap.Channels = make([]ChannelState, len(a.channels))
+	}
+	led := a.keeper.Ledger
+	for i := range a.channels {
+		r := &s.readings[i]
+		snap.Channels[i] = ChannelState{Name: a.channels[i].Name, OK: s.ok[i],
+			Volts: float64(r.Bus) / float64(physic.Volt), Amps: float64(r.Current) / float64(physic.Ampere),
+			Watts:    float64(r.Power) / float64(physic.Watt),
+			EnergyWh: energy.Wh(a.keeper.Published(i)), TodayWh: energy.Wh(led.Channels[i].Today)}
+	}
+	snap.TotalWh = energy.Wh(led.Total())
+	snap.SavedWh = energy.Wh(a.keeper.Savings.Saved)
+	snap.CO2eG = energy.CO2e(led.Total(), a.cfg.Energy.GridIntensity)
+	snap.SavedCO2eG = energy.CO2e(a.keeper.Savings.Saved, a.cfg.Energy.GridIntensity)
+	snap.PersistErr = ""
+	if err := a.keeper.Err(); err != nil {
+		snap.PersistErr = err.Error()
+	}
+	var cp *Snapshot
+	if a.opts.Observe != nil {
+		c := *snap
+		c.Channels = append([]ChannelState(nil), snap.Channels...)
+		c.Disks = append([]DiskState(nil), snap.Disks...)
+		cp = &c
+	}
+	a.mu.Unlock()
+	if cp != nil {
+		a.opts.Observe(Event{Time: now, Kind: EventSample, Snapshot: cp})
+	}
+	if a.ha != nil {
+		s := a.Snapshot()
+		a.updateHA(&s)
+	}
+}
+
+// Snapshot returns a copy of the latest state.
+func (a *Agent) Snapshot() Snapshot {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c := a.snap
+	c.Channels = append([]ChannelState(nil), a.snap.Channels...)
+	c.Disks = append([]DiskState(nil), a.snap.Disks...)
+	return c
+}
