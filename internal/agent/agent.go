@@ -208,8 +208,6 @@ func New(opts Options) (*Agent, error) {
 	return a, nil
 }
 
-func (a *Agent) root(p string) string { return filepath.Join(a.cfg.Root, p) }
-
 // Run runs the agent until ctx ends. It returns nil on cancellation.
 func (a *Agent) Run(ctx context.Context) error {
 	c := a.cfg
