@@ -378,17 +378,16 @@ func (c *control) idleSpinDown(ctx context.Context, now time.Time) {
 		if !ok {
 			continue
 		}
-		mode, _ := usbdisk.ParseMode(a.cfg.Disks[i].SpinDown)
-		dev := filepath.Join(a.cfg.Root, "/dev", r.Disk)
-		if a.opts.DryRun {
-			a.log.Info("dry run: would spin down idle disk", "disk", a.cfg.Disks[i].Name, "dev", dev, "idle", r.IdleFor)
-			c.idle.Done(r.Disk, now, nil)
+		if c.ctl == nil {
 			continue
 		}
-		_, err := usbdisk.SpinDown(a.hw.Transport, dev, mode, 0)
+		err := c.ctl.SpinDownIdle(ctx, a.cfg.Disks[i].Name)
 		c.idle.Done(r.Disk, now, err)
 		if err != nil {
 			a.log.Warn("idle spin-down failed", "disk", a.cfg.Disks[i].Name, "err", err)
+			continue
+		}
+		if a.opts.DryRun {
 			continue
 		}
 		c.diskState[i] = telemetry.DiskStandby
