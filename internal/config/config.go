@@ -296,7 +296,7 @@ func Default() Config {
 			Enabled: true, DiscoveryPrefix: "homeassistant", Discovery: "device",
 			StateInterval: Dur(60e9),
 		},
-		Telemetry: Telemetry{Batch: 6},
+		Telemetry: Telemetry{Batch: 30},
 		Power:     Power{RTC: "rtc0", EEPROMCheck: true},
 	}
 }

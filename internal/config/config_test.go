@@ -27,7 +27,7 @@ func TestMinimal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.MQTT.TopicPrefix != "veille" || len(c.Checks.Ports) == 0 || c.Telemetry.Batch != 6 {
+	if c.MQTT.TopicPrefix != "veille" || len(c.Checks.Ports) == 0 || c.Telemetry.Batch != 30 {
 		t.Errorf("defaults not applied: %+v", c.MQTT)
 	}
 }
