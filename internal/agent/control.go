@@ -29,9 +29,12 @@ type Action struct {
 // controlState is what the control loop keeps across restarts (rarely
 // written: only when a person changes something).
 type controlState struct {
-	ScheduleEnabled *bool            `json:"schedule_enabled,omitempty"`
-	StayAwakeUntil  time.Time        `json:"stay_awake_until,omitzero"`
-	Memory          scheduler.Memory `json:"scheduler"`
+	ScheduleEnabled *bool `json:"schedule_enabled,omitempty"`
+	// ConfigEnabled is [schedule] enabled when the switch was last set: an
+	// edit of the file since then wins over the switch.
+	ConfigEnabled  bool             `json:"config_enabled"`
+	StayAwakeUntil time.Time        `json:"stay_awake_until,omitzero"`
+	Memory         scheduler.Memory `json:"scheduler"`
 }
 
 // control is the one goroutine that decides and acts: activity checks, the
@@ -76,7 +79,7 @@ func (c *control) load() {
 		c.a.log.Warn("control state unreadable; starting from the configuration", "file", c.a.controlFile(), "err", err)
 		return
 	}
-	if st.ScheduleEnabled != nil {
+	if st.ScheduleEnabled != nil && st.ConfigEnabled == c.a.policy.Enabled {
 		c.enabled = *st.ScheduleEnabled
 	}
 	c.stayUntil = st.StayAwakeUntil
@@ -85,7 +88,7 @@ func (c *control) load() {
 
 func (c *control) save() {
 	en := c.enabled
-	b, _ := json.Marshal(controlState{ScheduleEnabled: &en, StayAwakeUntil: c.stayUntil, Memory: c.mem})
+	b, _ := json.Marshal(controlState{ScheduleEnabled: &en, ConfigEnabled: c.a.policy.Enabled, StayAwakeUntil: c.stayUntil, Memory: c.mem})
 	if err := writeAtomic(c.a.controlFile(), b); err != nil {
 		c.a.log.Warn("control state not saved (a restart would forget the last request)", "err", err)
 	}
