@@ -171,6 +171,10 @@ type Agent struct {
 	logind   *systemd.Logind
 	model    string
 	watchdog *systemd.Watchdog
+	// stopBroker ends the embedded broker after the session said offline.
+	stopBroker context.CancelFunc
+	// simWorld is the emulated sensors' world ([simulation] sensors).
+	simWorld interface{ Close() error }
 
 	mu   sync.Mutex
 	snap Snapshot
@@ -272,6 +276,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.notify("STATUS=measuring")
 	err = g.Wait()
 	a.notify("STOPPING=1")
+	if a.stopBroker != nil {
+		a.stopBroker()
+	}
+	if a.simWorld != nil {
+		a.simWorld.Close()
+	}
 	if cerr := a.keeper.Close(a.clk.Now()); cerr != nil {
 		a.log.Warn("energy counters not saved at stop", "err", cerr)
 	}
@@ -302,13 +312,16 @@ func (a *Agent) startMQTT(ctx context.Context, g *errgroup.Group) error {
 		url = a.opts.Broker
 	}
 	if url == "embedded" {
-		b, err := mqtt.StartBroker(mqtt.BrokerOptions{Addr: c.MQTT.Listen, Logger: a.log})
+		b, err := mqtt.StartBroker(mqtt.BrokerOptions{Addr: c.MQTT.Listen, Logger: slog.New(minLevel{slog.LevelWarn, a.log.Handler()})})
 		if err != nil {
 			return fmt.Errorf("embedded broker on %s: %w", c.MQTT.Listen, err)
 		}
 		a.broker = b
 		url = b.URL()
-		g.Go(func() error { return b.Run(ctx) })
+		// The broker outlives the session, so "offline" is said before it stops.
+		bctx, stop := context.WithCancel(context.Background())
+		a.stopBroker = stop
+		go b.Run(bctx)
 		a.log.Info("embedded MQTT broker", "url", url)
 	}
 	topics, err := mqtt.NewTopics(c.MQTT.TopicPrefix, c.Node)
@@ -369,3 +382,16 @@ func (a *Agent) announce(ctx context.Context) {
 		a.log.Debug("publish meta", "err", err)
 	}
 }
+
+// minLevel drops records below a level: the embedded broker's chatter.
+type minLevel struct {
+	min slog.Level
+	h   slog.Handler
+}
+
+func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= m.min && m.h.Enabled(ctx, l)
+}
+func (m minLevel) Handle(ctx context.Context, r slog.Record) error { return m.h.Handle(ctx, r) }
+func (m minLevel) WithAttrs(as []slog.Attr) slog.Handler           { return minLevel{m.min, m.h.WithAttrs(as)} }
+func (m minLevel) WithGroup(n string) slog.Handler                 { return minLevel{m.min, m.h.WithGroup(n)} }

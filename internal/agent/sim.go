@@ -122,6 +122,7 @@ func (a *Agent) simSensors() {
 			var w *sim.World
 			if w, err = sim.New(o); err == nil {
 				bus = w.Bus()
+				a.simWorld = w
 				a.log.Info("simulation: sensors are on an emulated I2C bus fed by a load model", "root", w.Root())
 			}
 		})
@@ -140,10 +141,48 @@ type Demo struct {
 	Observe func(Event)
 	Broker  string // the broker the agent uses (outlives its restarts)
 	Version string
+	// Wall, when set, is the wall clock of the simulated Pi, which the agent
+	// reads; Clock stays the world's time. A scenario steps Wall (a 1970
+	// boot, an NTP correction) while the world runs on. nil: Clock.
+	Wall clock.Clock
+	// ClockSynced, when set, says whether the Pi's wall clock can be
+	// trusted yet; nil: always.
+	ClockSynced func() bool
+	// Hardware, when set, adjusts the simulated back-ends at each start of
+	// the agent (the demo's scenarios inject faults at these contracts).
+	Hardware func(Hardware) Hardware
 	// Boots counts the agent's starts.
 	Boots int
 	// Off lists the spans the Pi was halted (nothing measures it then).
 	Off [][2]time.Time
+
+	mu  sync.Mutex // guards cur, Boots and Off while Run runs
+	cur *Agent
+}
+
+// Snapshot returns the running agent's latest state; false while the Pi is
+// off or between two starts of the agent.
+func (d *Demo) Snapshot() (Snapshot, bool) {
+	d.mu.Lock()
+	a := d.cur
+	d.mu.Unlock()
+	if a == nil {
+		return Snapshot{}, false
+	}
+	return a.Snapshot(), true
+}
+
+// Progress returns Boots and a copy of Off; safe while Run runs.
+func (d *Demo) Progress() (boots int, off [][2]time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.Boots, append([][2]time.Time(nil), d.Off...)
+}
+
+func (d *Demo) setCurrent(a *Agent) {
+	d.mu.Lock()
+	d.cur = a
+	d.mu.Unlock()
 }
 
 // Run runs the demo until ctx ends.
@@ -168,15 +207,29 @@ func (d *Demo) Run(ctx context.Context) error {
 		}
 	})
 	boot := func() time.Time { mu.Lock(); defer mu.Unlock(); return bootAt }
+	var wall clock.Clock = d.Clock
+	if d.Wall != nil {
+		wall = d.Wall
+	}
 	for {
+		d.mu.Lock()
 		d.Boots++
+		d.mu.Unlock()
 		actx, cancel := context.WithCancel(ctx)
-		a, err := New(Options{Config: d.Config, Logger: d.Logger, Clock: d.Clock, Hardware: SimHardware(d.World, boot),
+		hw := SimHardware(d.World, boot)
+		if d.ClockSynced != nil {
+			hw.ClockSynced = d.ClockSynced
+		}
+		if d.Hardware != nil {
+			hw = d.Hardware(hw)
+		}
+		a, err := New(Options{Config: d.Config, Logger: d.Logger, Clock: wall, Hardware: hw,
 			Observe: d.Observe, Version: d.Version, Broker: d.Broker})
 		if err != nil {
 			cancel()
 			return err
 		}
+		d.setCurrent(a)
 		done := make(chan error, 1)
 		go func() { done <- a.Run(actx) }()
 		var haltAt time.Time
@@ -189,7 +242,9 @@ func (d *Demo) Run(ctx context.Context) error {
 			return err
 		case haltAt = <-halted:
 			cancel() // the Pi is off: veille stops with it
-			if err := <-done; err != nil {
+			err := <-done
+			d.setCurrent(nil)
+			if err != nil {
 				return err
 			}
 		}
@@ -208,7 +263,9 @@ func (d *Demo) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case at := <-booted:
+			d.mu.Lock()
 			d.Off = append(d.Off, [2]time.Time{haltAt, at})
+			d.mu.Unlock()
 			d.emit(Event{Time: at, Kind: EventNotice, Text: "RTC alarm: the Pi booted; veille starts again"})
 		}
 	}
