@@ -428,9 +428,9 @@ type scenario struct {
 
 // scenarioEvent is one line of a scenario file.
 type scenarioEvent struct {
-	At  string `json:"at"`
-	Do  string `json:"do"`
-	ID  string `json:"id,omitempty"`
+	At string `json:"at"`
+	Do string `json:"do"`
+	ID string `json:"id,omitempty"`
 	// connect
 	Port   int     `json:"port,omitempty"`
 	Remote string  `json:"remote,omitempty"`
