@@ -1,0 +1,230 @@
+//go:build bench
+
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/veille/veille/internal/homeassistant"
+)
+
+var (
+	outFile  = flag.String("out", "", "write the figures as JSON to this file")
+	spanFlag = flag.Duration("span", 24*time.Hour, "simulated time of each accuracy case and stream")
+	phases   = flag.Int("phases", 10, "sampling phases per accuracy case")
+)
+
+// TestFigures computes every figure of BENCHMARKS.md that needs no wall
+// time, checks them against the targets, and writes them for the report.
+func TestFigures(t *testing.T) {
+	var figs Figures
+	t.Run("accuracy", func(t *testing.T) {
+		for _, c := range DefaultAccuracyCases() {
+			r, err := AccuracyPhases(c, *spanFlag, *phases)
+			if err != nil {
+				t.Fatal(err)
+			}
+			figs.Accuracy = append(figs.Accuracy, r)
+			for i, rr := range r.Rails {
+				t.Logf("%-36v %s exact %.4f Wh measured %.4f Wh error %+.3f %% (phases %+.3f…%+.3f)",
+					c, rr.Rail, rr.ExactWh, rr.MeasuredWh, rr.ErrorPct, r.MinErrorPct[i], r.MaxErrorPct[i])
+				// The target: veille's way at 10 s within 0.5 %, whatever
+				// the phase, for the chips that can average over 10 s.
+				if c.Veille && c.Interval <= 10*time.Second && c.Chip != "ina219" && c.Chip != "ina260" && !c.OneInput &&
+					math.Max(math.Abs(r.MinErrorPct[i]), math.Abs(r.MaxErrorPct[i])) > 0.5 {
+					t.Errorf("%v on %s: error up to %+.3f…%+.3f %%, target ±0.5 %%", c, rr.Rail, r.MinErrorPct[i], r.MaxErrorPct[i])
+				}
+			}
+		}
+	})
+	t.Run("wire", func(t *testing.T) {
+		for ch := 1; ch <= 3; ch++ {
+			r, err := WireSize(ch, 10*time.Second, 30, *spanFlag)
+			if err != nil {
+				t.Fatal(err)
+			}
+			figs.Wire = append(figs.Wire, r)
+			t.Logf("%d channels: %d frames, %.2f B per sample-channel (%.2f with MQTT framing); listen JSON %.1f, plain JSON %.1f",
+				ch, r.Frames, r.PerSampleChannel(r.CBORBytes), r.PerSampleChannel(r.CBORPackets), r.PerSampleChannel(r.ListenJSON), r.PerSampleChannel(r.PlainJSON))
+			if got := r.PerSampleChannel(r.CBORBytes); got > 8 {
+				t.Errorf("%d channels: %.2f B per sample-channel, target ≤ 8", ch, got)
+			}
+		}
+	})
+	t.Run("homeassistant", func(t *testing.T) {
+		samples, err := simulate(3, 10*time.Second, *spanFlag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := haDay(t, "bursty", samples, 10*time.Second)
+		figs.HA = append(figs.HA, r)
+		t.Logf("%+v", r)
+	})
+	if *outFile != "" {
+		if err := WriteJSON(*outFile, figs); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// published is one message the reporter sent.
+type published struct {
+	topic    string
+	payload  []byte
+	qos      byte
+	retained bool
+}
+
+type recorder struct {
+	mu   sync.Mutex
+	msgs []published
+}
+
+func (r *recorder) Publish(_ context.Context, topic string, qos byte, retained bool, payload []byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.msgs = append(r.msgs, published{topic, append([]byte(nil), payload...), qos, retained})
+	return nil
+}
+
+// haDay runs the real Reporter over the samples, in a synctest bubble so that
+// its timers follow the samples' simulated time exactly: each sample is
+// handed over (as the agent does every sampling tick), then the reporter
+// runs until it waits again.
+func haDay(t *testing.T, profile string, samples []sample, interval time.Duration) HAResult {
+	res := HAResult{Profile: profile, Span: time.Duration(len(samples)) * interval}
+	topics := homeassistant.Topics{Prefix: "veille", Node: StreamNode}
+	opts := homeassistant.Options{
+		Topics: topics,
+		Device: homeassistant.Device{Name: StreamNode, Manufacturer: "veille", Model: "Raspberry Pi 5 Model B Rev 1.0", SWVersion: "bench"},
+	}
+	for i, name := range StreamRails {
+		opts.Channels = append(opts.Channels, homeassistant.Channel{ID: uint16(i), Key: homeassistant.Key(name), Name: name})
+	}
+	for _, name := range StreamDisks {
+		opts.Disks = append(opts.Disks, homeassistant.Disk{Key: name, Name: name})
+	}
+	rec := &recorder{}
+	synctest.Test(t, func(t *testing.T) {
+		r, err := homeassistant.New(opts, rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		disc, err := r.Discovery()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range disc {
+			res.DiscoveryMessages++
+			res.DiscoveryBytes += len(m.Payload)
+			res.DiscoveryPackets += mqttPublishSize(m.Topic, 1, len(m.Payload))
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		for _, s := range samples {
+			r.Update(haState(s))
+			synctest.Wait()
+			time.Sleep(interval)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
+	stateTopic := topics.State()
+	var last []byte
+	nextTick := time.Duration(0)
+	// Replay the published states on the 60 s grid of a fixed-cadence tool:
+	// at each tick it would send the values of the latest state.
+	for _, m := range rec.msgs {
+		if m.topic != stateTopic {
+			t.Errorf("unexpected publish on %s", m.topic)
+			continue
+		}
+		res.StateMessages++
+		res.StateBytes += len(m.payload)
+		res.StatePackets += mqttPublishSize(m.topic, m.qos, len(m.payload))
+		last = m.payload
+	}
+	if last == nil {
+		t.Fatal("the reporter published no state")
+	}
+	leaves, err := flatten(last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Entities = len(leaves)
+	for ; nextTick < res.Span; nextTick += time.Minute {
+		for _, l := range leaves {
+			res.PerValueMessages++
+			res.PerValuePackets += mqttPublishSize(topics.Prefix+"/"+topics.Node+"/"+l.key, 0, len(l.value))
+		}
+		flat := flatJSON(leaves)
+		res.FlatJSONMessages++
+		res.FlatJSONPackets += mqttPublishSize(stateTopic, 1, len(flat))
+	}
+	return res
+}
+
+type leaf struct{ key, value string }
+
+// flatten lists the leaves of a JSON object as key paths joined by "_" and
+// their values as plain text (strings unquoted, arrays comma-separated).
+func flatten(b []byte) ([]leaf, error) {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, err
+	}
+	var out []leaf
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			keys := make([]string, 0, len(x))
+			for k := range x {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				p := k
+				if prefix != "" {
+					p = prefix + "_" + k
+				}
+				walk(p, x[k])
+			}
+		case []any:
+			var parts []string
+			for _, e := range x {
+				parts = append(parts, fmt.Sprint(e))
+			}
+			out = append(out, leaf{prefix, strings.Join(parts, ",")})
+		case nil:
+			out = append(out, leaf{prefix, "unavailable"})
+		default:
+			out = append(out, leaf{prefix, fmt.Sprint(x)})
+		}
+	}
+	walk("", v)
+	return out, nil
+}
+
+// flatJSON is the leaves as one flat JSON object, system_sensors' way.
+func flatJSON(leaves []leaf) []byte {
+	m := make(map[string]string, len(leaves))
+	for _, l := range leaves {
+		m[l.key] = l.value
+	}
+	b, _ := json.Marshal(m)
+	return b
+}
