@@ -45,6 +45,19 @@ func (a *Agent) startHA(ctx context.Context, g *errgroup.Group) error {
 	a.ha = r
 	a.session.Subscribe(t.CmdFilter(), 1, func(m mqtt.Message) { r.HandleCommand(m.Topic, m.Payload) })
 	a.session.Subscribe(r.BirthTopic(), 0, func(m mqtt.Message) { r.HandleBirth(m.Topic, m.Payload) })
+	// Discovery, schedule and state go out after every connect, not only
+	// when Home Assistant asks: a device that waits for the birth message
+	// stays missing from an HA that is already running. The hook may come
+	// after the first connect: then announce now (twice is harmless).
+	announce := func() {
+		if err := r.Announce(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("Home Assistant discovery not published; it is sent again at the next connect", "err", err)
+		}
+	}
+	a.session.OnConnect(func() { go announce() })
+	if a.session.Stats().Connected {
+		go announce()
+	}
 	g.Go(func() error { return r.Run(ctx) })
 	return nil
 }
