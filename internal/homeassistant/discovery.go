@@ -224,8 +224,9 @@ func schedulerOptions() []string {
 
 func (r *Reporter) deviceBlock() map[string]any {
 	d := r.opts.Device
-	dev := map[string]any{"ids": []string{"veille_" + r.opts.Topics.Node}, "name": d.Name}
-	for k, v := range map[string]string{"mf": d.Manufacturer, "mdl": d.Model, "sw": d.SWVersion, "hw": d.HWVersion, "sn": d.SerialNumber, "cu": d.ConfigURL} {
+	dev := map[string]any{"identifiers": []string{"veille_" + r.opts.Topics.Node}, "name": d.Name}
+	for k, v := range map[string]string{"manufacturer": d.Manufacturer, "model": d.Model, "sw_version": d.SWVersion,
+		"hw_version": d.HWVersion, "serial_number": d.SerialNumber, "configuration_url": d.ConfigURL} {
 		if v != "" {
 			dev[k] = v
 		}
@@ -236,7 +237,7 @@ func (r *Reporter) deviceBlock() map[string]any {
 func (r *Reporter) originBlock() map[string]any {
 	o := map[string]any{"name": "veille"}
 	if r.opts.Device.SWVersion != "" {
-		o["sw"] = r.opts.Device.SWVersion
+		o["sw_version"] = r.opts.Device.SWVersion
 	}
 	return o
 }
@@ -253,7 +254,7 @@ func (r *Reporter) Discovery() ([]DiscoveryMessage, error) {
 	if r.opts.Mode == EntityDiscovery {
 		out := make([]DiscoveryMessage, 0, len(comps))
 		for _, c := range comps {
-			cfg := map[string]any{"dev": r.deviceBlock(), "o": r.originBlock()}
+			cfg := map[string]any{"device": r.deviceBlock(), "origin": r.originBlock()}
 			for k, v := range c.cfg {
 				cfg[k] = v
 			}
@@ -267,13 +268,13 @@ func (r *Reporter) Discovery() ([]DiscoveryMessage, error) {
 	}
 	cmps := make(map[string]any, len(comps))
 	for _, c := range comps {
-		cfg := map[string]any{"p": c.platform}
+		cfg := map[string]any{"platform": c.platform}
 		for k, v := range c.cfg {
 			cfg[k] = v
 		}
 		cmps[c.key] = cfg
 	}
-	b, err := json.Marshal(map[string]any{"dev": r.deviceBlock(), "o": r.originBlock(), "cmps": cmps})
+	b, err := json.Marshal(map[string]any{"device": r.deviceBlock(), "origin": r.originBlock(), "components": cmps})
 	if err != nil {
 		return nil, fmt.Errorf("homeassistant: device discovery: %w", err)
 	}

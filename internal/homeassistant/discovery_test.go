@@ -215,23 +215,23 @@ func TestDeviceDiscovery(t *testing.T) {
 		t.Fatalf("discovery payload is not a JSON object: %v", err)
 	}
 	for k := range root {
-		if k != "dev" && k != "o" && k != "cmps" {
+		if k != "device" && k != "origin" && k != "components" {
 			t.Errorf("unexpected root key %q (no root '~', shared options are per component)", k)
 		}
 	}
-	dev, _ := root["dev"].(map[string]any)
-	if ids, _ := dev["ids"].([]any); len(ids) == 0 || dev["name"] != "NAS" {
+	dev, _ := root["device"].(map[string]any)
+	if ids, _ := dev["identifiers"].([]any); len(ids) == 0 || dev["name"] != "NAS" {
 		t.Errorf("device block %v", dev)
 	}
-	if o, _ := root["o"].(map[string]any); o["name"] != "veille" {
+	if o, _ := root["origin"].(map[string]any); o["name"] != "veille" {
 		t.Errorf("origin block %v (name is required)", o)
 	}
-	cmps, _ := root["cmps"].(map[string]any)
+	cmps, _ := root["components"].(map[string]any)
 	docs := stateDocs(t, r)
 	seen := map[string]bool{}
 	for key, c := range cmps {
 		cfg := c.(map[string]any)
-		platform, _ := cfg["p"].(string)
+		platform, _ := cfg["platform"].(string)
 		checkComponent(t, key, platform, cfg, docs)
 		id := cfg["unique_id"].(string)
 		if seen[id] {
@@ -271,11 +271,11 @@ func TestEntityDiscovery(t *testing.T) {
 		if err := json.Unmarshal(m.Payload, &cfg); err != nil {
 			t.Fatal(err)
 		}
-		if cfg["dev"] == nil || cfg["o"] == nil {
+		if cfg["device"] == nil || cfg["origin"] == nil {
 			t.Errorf("%s: no device or origin block", m.Topic)
 		}
-		delete(cfg, "dev")
-		delete(cfg, "o")
+		delete(cfg, "device")
+		delete(cfg, "origin")
 		checkComponent(t, sm[3], sm[1], cfg, docs)
 	}
 }
