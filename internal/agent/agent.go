@@ -178,6 +178,10 @@ type Agent struct {
 
 	mu   sync.Mutex
 	snap Snapshot
+	// decided: the control loop has filled in its first decision; until
+	// then the snapshot's schedule and disk states are zero values, which
+	// Home Assistant must not be told (the switch would flip off and on).
+	decided bool
 }
 
 // timerSource tells when systemd timers fire next.

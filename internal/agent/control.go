@@ -407,6 +407,7 @@ func (c *control) publishState(d scheduler.Decision) {
 	a.snap.State = c.state
 	a.snap.ScheduleEnabled = c.enabled
 	a.snap.StayAwakeUntil = c.stayUntil
+	a.decided = true
 	a.snap.Disks = a.snap.Disks[:0]
 	for i, disk := range a.cfg.Disks {
 		a.snap.Disks = append(a.snap.Disks, DiskState{Name: disk.Name, State: c.diskState[i]})

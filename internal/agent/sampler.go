@@ -161,11 +161,12 @@ func (a *Agent) updateSnapshot(now time.Time, s *sampler) {
 		c.Disks = append([]DiskState(nil), snap.Disks...)
 		cp = &c
 	}
+	decided := a.decided
 	a.mu.Unlock()
 	if cp != nil {
 		a.opts.Observe(Event{Time: now, Kind: EventSample, Snapshot: cp})
 	}
-	if a.ha != nil {
+	if a.ha != nil && decided {
 		s := a.Snapshot()
 		a.updateHA(&s)
 	}
