@@ -45,7 +45,10 @@ type Options struct {
 	Topics Topics
 	// Spool holds unacknowledged telemetry; Dir is required (the state dir).
 	Spool SpoolOptions
-	// PublishTimeout bounds the wait for a PUBACK. 0: 10 s.
+	// PublishTimeout bounds the wait for a PUBACK, in real time whatever
+	// Clock says: the network is never simulated, and a fast demo clock
+	// would otherwise count a broker's ordinary latency as a lost frame and
+	// send it again. 0: 10 s.
 	PublishTimeout time.Duration
 	// MinReconnectInterval and MaxReconnectInterval bound the reconnect
 	// backoff, which doubles from the first to the second with jitter.
@@ -243,7 +246,7 @@ func (s *Session) wait(ctx context.Context, tok paho.Token, what string) error {
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("%s: %w", what, ctx.Err())
-	case <-s.clk.After(s.opts.PublishTimeout):
+	case <-time.After(s.opts.PublishTimeout):
 		return fmt.Errorf("%s: no acknowledgement within %v", what, s.opts.PublishTimeout)
 	}
 }
@@ -513,7 +516,7 @@ func (s *Session) pump(ctx context.Context, c paho.Client, lost chan struct{}) s
 			failure = "connection lost"
 		case <-ctx.Done():
 			failure = "stopping"
-		case <-s.clk.After(s.opts.PublishTimeout):
+		case <-time.After(s.opts.PublishTimeout):
 			failure = fmt.Sprintf("no PUBACK within %v", s.opts.PublishTimeout)
 		}
 		if failure == "" {
