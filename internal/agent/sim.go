@@ -247,6 +247,17 @@ func (d *Demo) Run(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
+		case at := <-booted:
+			// A reboot: the board went down and up without halting. veille
+			// went down with it and starts again, as systemd starts it.
+			cancel()
+			err := <-done
+			d.setCurrent(nil)
+			if err != nil {
+				return err
+			}
+			d.emit(Event{Time: at, Kind: EventNotice, Text: "the Pi rebooted; veille starts again"})
+			continue
 		}
 		wake, ok := d.World.WakeAt()
 		if !ok {
