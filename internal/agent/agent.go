@@ -13,6 +13,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -68,6 +69,9 @@ type Hardware struct {
 	// Now returns the time since boot (monotonic), to tell a wake from a
 	// clock step; nil uses the process start.
 	SinceBoot func() time.Duration
+	// WriteFile writes the wake alarm's sysfs attribute; nil: os.WriteFile.
+	// The simulated world applies it at once, as the kernel does.
+	WriteFile func(name string, data []byte, perm fs.FileMode) error
 }
 
 // Mounter mounts and unmounts (the contract of docs/ARCHITECTURE.md).

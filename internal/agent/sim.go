@@ -87,6 +87,7 @@ func SimHardware(w *sim.World, boot func() time.Time) Hardware {
 		Notify:      func(string) error { return nil },
 		ClockSynced: func() bool { return true },
 		SinceBoot:   func() time.Duration { return w.Now().Sub(boot()) },
+		WriteFile:   w.WriteFile,
 	}
 }
 

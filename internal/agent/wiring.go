@@ -275,7 +275,7 @@ func (a *Agent) checkPlatform(ctx context.Context) {
 			a.log.Warn(f.String())
 		}
 	}
-	w := &rtc.WakeAlarm{Root: c.Root, Name: c.Power.RTC}
+	w := &rtc.WakeAlarm{Root: c.Root, Name: c.Power.RTC, WriteFile: a.hw.WriteFile}
 	if ok, _ := w.Capable(); ok {
 		a.alarm = w
 	}
