@@ -203,7 +203,7 @@ energy checkpoints written and the size of the telemetry spool.`, stderr)
 	}
 	// An independent consumer decodes what veille publishes: the telemetry
 	// lines below come from the broker, not from inside the agent.
-	lopts := mqtt.ListenOptions{Node: c.Node, Logger: logger}
+	lopts := mqtt.ListenOptions{Prefix: c.MQTT.TopicPrefix, Node: c.Node, Logger: logger}
 	lopts.Broker = url
 	lopts.ClientID = "veille-demo-listener"
 	go mqtt.Listen(ctx, lopts, v.teleWriter())
