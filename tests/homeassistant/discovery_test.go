@@ -286,9 +286,11 @@ func TestComponentDiscovery(t *testing.T) {
 		`node = "demo"`, `node = "attic"`,
 		"[mqtt]\n", "[mqtt]\ntopic_prefix = \"house\"\n",
 		"[homeassistant]\n", "[homeassistant]\ndiscovery = \"component\"\n")
-	quietDemo(t, broker, "--config", cfg)
+	v := quietDemo(t, broker, "--config", cfg)
 
 	m := readMeta(t, retainedOn(t, broker, "house/attic/meta"))
+	// The demo's own subscriber follows the configured prefix too.
+	v.waitOutput("stdout", regexp.MustCompile(`decoded from MQTT: frame`), 30*time.Second)
 	want := expectedEntities(m)
 	configRE := regexp.MustCompile(`^homeassistant/[a-z_]+/attic/([a-z0-9_]+)/config$`)
 	var msgs map[string][]byte

@@ -1,0 +1,267 @@
+package homeassistant
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+// commandDemo runs the demo's configuration at the quiet time of day, with
+// the media disk's idle spin-down off: these tests put the disk to sleep
+// and wake it by command, and an idle spin-down of its own in between would
+// make the outcome depend on how fast the machine is.
+func commandDemo(t *testing.T) (*veille, *recorder, string) {
+	t.Helper()
+	broker := mosquitto(t)
+	rec := record(t, broker)
+	cfg := demoConfig(t, `idle_spindown = "45m"`, `idle_spindown = "0s"`)
+	v := quietDemo(t, broker, "--config", cfg)
+	rec.waitFor("veille/demo/state", 0, 30*time.Second, "the first state", func(m message) bool {
+		s, err := parseState(m.payload)
+		return err == nil && s.Scheduler == "awake" && s.Disks["media"] == "active" && *s.ScheduleEnabled
+	})
+	return v, rec, broker
+}
+
+// stateAfter waits for a state published after mark that satisfies ok.
+func stateAfter(t *testing.T, rec *recorder, mark int, what string, ok func(state) bool) state {
+	t.Helper()
+	m := rec.waitFor("veille/demo/state", mark, 30*time.Second, what, func(m message) bool {
+		s, err := parseState(m.payload)
+		return err == nil && ok(s)
+	})
+	s, _ := parseState(m.payload)
+	return s
+}
+
+// logLines counts the lines of text that match re.
+func logLines(text string, re *regexp.Regexp) int { return len(re.FindAllStringIndex(text, -1)) }
+
+// TestCommands sends every command of the vocabulary that keeps the Pi up,
+// as Home Assistant's entities do, and checks what each did: the state JSON,
+// the demo's account of the steps, and the disk state in the telemetry.
+func TestCommands(t *testing.T) {
+	t.Parallel()
+	v, rec, broker := commandDemo(t)
+	ha := connect(t, broker, "homeassistant")
+	send := func(name, payload string) int {
+		mark := rec.count()
+		publish(t, ha, "veille/demo/cmd/"+name, 1, false, []byte(payload))
+		return mark
+	}
+
+	// The schedule switch.
+	mark := send("schedule", "OFF")
+	stateAfter(t, rec, mark, "schedule OFF", func(s state) bool { return !*s.ScheduleEnabled && s.Scheduler == "disabled" })
+	mark = send("schedule", "on") // any case, as documented
+	stateAfter(t, rec, mark, "schedule ON", func(s state) bool { return *s.ScheduleEnabled && s.Scheduler == "awake" })
+
+	// Stay awake: hours, decimals allowed; 0 cancels.
+	mark = send("stay_awake", "1.5")
+	s := stateAfter(t, rec, mark, "stay_awake 1.5", func(s state) bool { return *s.StayAwakeH > 0 })
+	if h := *s.StayAwakeH; h > 1.5 || h < 1.2 {
+		t.Errorf("stay_awake 1.5 h shows %v h remaining", h)
+	}
+	if !strings.Contains(*s.Reason, "awake") {
+		t.Errorf("reason %q does not say why the node stays awake", *s.Reason)
+	}
+	mark = send("stay_awake", "0")
+	stateAfter(t, rec, mark, "stay_awake 0", func(s state) bool { return *s.StayAwakeH == 0 })
+
+	// Refresh: discovery and state again.
+	mark = send("refresh", "PRESS")
+	d := rec.waitFor("homeassistant/device/demo/config", mark, 15*time.Second, "discovery after refresh", nil)
+	rec.waitFor("veille/demo/state", d.n, 15*time.Second, "state after refresh", nil)
+
+	// The disks: to sleep and back, through the real sequences.
+	mark = send("sleep_disks", "PRESS")
+	stateAfter(t, rec, mark, "sleep_disks", func(s state) bool { return s.Disks["media"] == "standby" && s.Scheduler == "disks_asleep" })
+	v.waitOutput("stdout", regexp.MustCompile(`homeassistant asked: sleep_disks`), 10*time.Second)
+	v.waitOutput("stdout", regexp.MustCompile(`disks-asleep media unmount: ok`), 10*time.Second)
+	v.waitOutput("stdout", regexp.MustCompile(`disks-asleep media spin-down: ok`), 10*time.Second)
+	teleDisks(t, rec, mark, 2) // standby, in the CBOR stream too
+	mark = send("wake_disks", "PRESS")
+	stateAfter(t, rec, mark, "wake_disks", func(s state) bool { return s.Disks["media"] == "active" && s.Scheduler == "awake" })
+	v.waitOutput("stdout", regexp.MustCompile(`disks-awake media mount: ok`), 10*time.Second)
+	v.waitOutput("stdout", regexp.MustCompile(`disks-awake media start-unit: ok`), 10*time.Second)
+	teleDisks(t, rec, mark, 1)
+
+	m := readMeta(t, retainedOn(t, broker, "veille/demo/meta"))
+	checkStates(t, rec.on("veille/demo/state", 0), m)
+	for _, want := range []string{"schedule OFF", "schedule ON", "stay_awake 1h30m0s", "stay_awake 0s", "refresh", "sleep_disks", "wake_disks"} {
+		if !strings.Contains(v.stderr.String(), fmt.Sprintf("msg=\"MQTT command\" command=%s", strconv.Quote(want))) &&
+			!strings.Contains(v.stderr.String(), "msg=\"MQTT command\" command="+want+"\n") {
+			t.Errorf("no log line for the command %q", want)
+		}
+	}
+}
+
+// teleDisks waits for a telemetry frame published after mark whose status
+// gives the first disk the state want (1 active, 2 standby, 3 off), decoded
+// from the CBOR with a generic decoder (docs/telemetry.cddl).
+func teleDisks(t *testing.T, rec *recorder, mark int, want uint64) {
+	t.Helper()
+	rec.waitFor("veille/demo/tele", mark, 30*time.Second, fmt.Sprintf("a frame with disk state %d", want), func(m message) bool {
+		var f map[uint64]any
+		if err := cbor.Unmarshal(m.payload, &f); err != nil {
+			t.Errorf("frame does not decode: %v", err)
+			return false
+		}
+		st, _ := f[8].(map[any]any)
+		disks, _ := st[uint64(3)].([]any)
+		return len(disks) > 0 && disks[0] == want
+	})
+}
+
+// TestBadCommands sends what Home Assistant never would: unknown names,
+// wrong payloads, oversized and binary payloads, and topics outside the
+// node's command topics. Each one that reaches veille is refused with a log
+// line naming the topic and the reason; none changes anything.
+func TestBadCommands(t *testing.T) {
+	t.Parallel()
+	v, rec, broker := commandDemo(t)
+	ha := connect(t, broker, "homeassistant")
+	before := v.stdout.String()
+	mark := rec.count()
+	bad := []struct {
+		topic   string
+		payload []byte
+		reason  string // "" when veille must not even receive it
+	}{
+		{"veille/demo/cmd/exec", []byte("PRESS"), `unknown command \"exec\"`},
+		{"veille/demo/cmd/SLEEP_NOW", []byte("PRESS"), `unknown command \"SLEEP_NOW\"`},
+		{"veille/demo/cmd/sleep_now", []byte("NOW"), `sleep_now takes PRESS, got \"NOW\"`},
+		{"veille/demo/cmd/sleep_disks", nil, `sleep_disks takes PRESS, got \"\"`},
+		{"veille/demo/cmd/shutdown", []byte("ON"), `shutdown takes PRESS`},
+		{"veille/demo/cmd/schedule", []byte("MAYBE"), `schedule takes ON or OFF`},
+		{"veille/demo/cmd/stay_awake", []byte("-1"), `stay_awake takes hours 0..72`},
+		{"veille/demo/cmd/stay_awake", []byte("73"), `stay_awake takes hours 0..72`},
+		{"veille/demo/cmd/stay_awake", []byte("NaN"), `stay_awake takes hours 0..72`},
+		{"veille/demo/cmd/stay_awake", []byte("1e400"), `stay_awake takes hours 0..72`},
+		{"veille/demo/cmd/stay_awake", []byte("two"), `stay_awake takes hours 0..72`},
+		{"veille/demo/cmd/wake_disks", []byte("PRESS" + strings.Repeat(" ", 28)), `payload of 33 bytes, max 32`},
+		{"veille/demo/cmd/reboot", []byte(strings.Repeat("PRESS", 20000)), `payload of 100000 bytes, max 32`},
+		{"veille/demo/cmd/sleep_now", []byte("\xffPRESS\xfe"), `payload is not UTF-8 text`},
+		{"veille/other/cmd/sleep_now", []byte("PRESS"), ""},
+		{"veille/demo/cmd/sleep_now/now", []byte("PRESS"), ""},
+		{"veille/demo/cmdsleep_now", []byte("PRESS"), ""},
+		{"veille/demo/sleep_now", []byte("PRESS"), ""},
+		{"house/demo/cmd/sleep_now", []byte("PRESS"), ""},
+		{"Veille/demo/cmd/sleep_now", []byte("PRESS"), ""},
+		{"veille/demo/cmd/", []byte("PRESS"), `unknown command \"\"`},
+	}
+	for _, b := range bad {
+		publish(t, ha, b.topic, 1, false, b.payload)
+	}
+	// Commands are handled in order: once this harmless one is logged, every
+	// one before it has been seen.
+	publish(t, ha, "veille/demo/cmd/stay_awake", 1, false, []byte("0"))
+	v.waitOutput("stderr", regexp.MustCompile(`msg="MQTT command" command="stay_awake 0s"`), 30*time.Second)
+
+	logs := v.stderr.String()
+	for _, b := range bad {
+		line := regexp.MustCompile(`(?m)^.*msg="refused MQTT command" topic=` + regexp.QuoteMeta(b.topic) + ` bytes=` + strconv.Itoa(len(b.payload)) + ` reason=.*$`)
+		found := line.FindAllString(logs, -1)
+		if b.reason == "" {
+			if len(found) > 0 {
+				t.Errorf("%s reached veille, outside its command topics: %q", b.topic, found)
+			}
+			continue
+		}
+		ok := false
+		for _, l := range found {
+			ok = ok || strings.Contains(l, b.reason)
+		}
+		if !ok {
+			t.Errorf("%s %q: no refusal naming the topic and %q; refusals for it: %q", b.topic, abbrev(b.payload), b.reason, found)
+		}
+	}
+	if n := logLines(logs, regexp.MustCompile(`msg="MQTT command" `)); n != 1 {
+		t.Errorf("%d commands were accepted, want only the final stay_awake 0", n)
+	}
+	after := strings.TrimPrefix(v.stdout.String(), before)
+	for _, l := range strings.Split(after, "\n") {
+		if strings.Contains(l, "asked:") && !strings.Contains(l, "asked: stay_awake") || strings.Contains(l, " · ") {
+			t.Errorf("a bad command did something: %s", l)
+		}
+	}
+	// Nothing changed: the state after them is the state before.
+	rec.waitFor("veille/demo/state", mark, 30*time.Second, "a state after the bad commands", nil)
+	last, _ := rec.last("veille/demo/state", mark)
+	s, _ := parseState(last.payload)
+	if s.Scheduler != "awake" || s.Disks["media"] != "active" || !*s.ScheduleEnabled || *s.StayAwakeH != 0 {
+		t.Errorf("state after bad commands: %s", abbrev(last.payload))
+	}
+	if n := len(rec.matching(regexp.MustCompile(`^veille/demo/status$`), mark)); n != 0 {
+		t.Errorf("availability changed %d times", n)
+	}
+}
+
+// statusAfter waits for the availability payload want after mark.
+func statusAfter(t *testing.T, rec *recorder, mark int, want string) message {
+	t.Helper()
+	return rec.waitFor("veille/demo/status", mark, 30*time.Second, "availability "+want, func(m message) bool { return string(m.payload) == want })
+}
+
+// TestPowerCommands sends the commands that take the Pi down: reboot (it
+// comes back), sleep_now (halted until the schedule's next wake, 06:30) and
+// shutdown (halted for good). Before going down veille says "offline" itself
+// (a clean disconnect sends no last will) and publishes when it wakes.
+func TestPowerCommands(t *testing.T) {
+	t.Parallel()
+	v, rec, broker := commandDemo(t)
+	ha := connect(t, broker, "homeassistant")
+	m := readMeta(t, retainedOn(t, broker, "veille/demo/meta"))
+
+	mark := rec.count()
+	publish(t, ha, "veille/demo/cmd/reboot", 1, false, []byte("PRESS"))
+	v.waitOutput("stdout", regexp.MustCompile(`reboot system reboot: ok`), 30*time.Second)
+	off := statusAfter(t, rec, mark, "offline")
+	on := statusAfter(t, rec, off.n, "online") // veille starts again with the Pi
+	rec.waitFor("veille/demo/state", on.n, 30*time.Second, "a state after the reboot", nil)
+
+	mark = rec.count()
+	publish(t, ha, "veille/demo/cmd/sleep_now", 1, false, []byte("PRESS"))
+	v.waitOutput("stdout", regexp.MustCompile(`homeassistant asked: sleep_now`), 30*time.Second)
+	v.waitOutput("stdout", regexp.MustCompile(`the Pi is off .*RTC alarm at 06:30`), 30*time.Second)
+	off = statusAfter(t, rec, mark, "offline")
+	// The schedule said when it comes back, before it went: the last one
+	// published before "offline" has the wake time.
+	var sched []byte
+	for _, s := range rec.on("veille/demo/schedule", mark) {
+		if s.n < off.n {
+			sched = s.payload
+		}
+	}
+	if sched == nil {
+		t.Errorf("no schedule published before going offline")
+	} else {
+		checkSchedule(t, sched, time.Time{}, quietStart.Add(18*time.Hour+30*time.Minute))
+	}
+	v.waitOutput("stdout", regexp.MustCompile(`RTC alarm: the Pi booted`), 30*time.Second)
+	on = statusAfter(t, rec, off.n, "online")
+	for _, msg := range rec.matching(regexp.MustCompile(`^veille/demo/(state|tele)$`), off.n) {
+		if msg.n < on.n {
+			t.Errorf("veille published on %s while it said offline", msg.topic)
+			break
+		}
+	}
+	s := stateAfter(t, rec, on.n, "a state after the wake", func(state) bool { return true })
+	if s.Disks["media"] != "active" {
+		t.Errorf("after the wake the disk is %q", s.Disks["media"])
+	}
+
+	mark = rec.count()
+	publish(t, ha, "veille/demo/cmd/shutdown", 1, false, []byte("PRESS"))
+	v.waitOutput("stdout", regexp.MustCompile(`the Pi halted with no wake alarm`), 30*time.Second)
+	statusAfter(t, rec, mark, "offline")
+	if st := retainedOn(t, broker, "veille/demo/status"); string(st) != "offline" {
+		t.Errorf("after the shutdown the retained availability is %q", st)
+	}
+	checkStates(t, rec.on("veille/demo/state", 0), m)
+}
