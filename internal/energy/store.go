@@ -129,9 +129,10 @@ func (s *Store) Save(st State) error {
 		return fmt.Errorf("energy state: write %s: %w", tmp, err)
 	}
 	// Keep the current generation as .prev: link, so there is never a moment
-	// without an intact energy.json.
+	// without an intact energy.json. A torn or corrupt one (a power cut) is
+	// not kept: .prev stays the last good generation.
 	prev := path + ".prev"
-	if _, err := os.Stat(path); err == nil {
+	if _, err := readState(path); err == nil {
 		os.Remove(prev)
 		if err := os.Link(path, prev); err != nil {
 			return fmt.Errorf("energy state: keep previous generation: %w", err)
