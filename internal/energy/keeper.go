@@ -41,7 +41,11 @@ func Open(store *Store, names []string, loc *time.Location, maxGap, interval tim
 		writes:     st.Writes,
 	}
 	if warn != nil {
-		warn = fmt.Errorf("energy counters restart from zero with a new epoch %s: %w", st.Epoch, warn)
+		if st.Writes == 0 && len(st.Channels) == 0 {
+			warn = fmt.Errorf("energy counters restart from zero with a new epoch %s: %w", st.Epoch, warn)
+		} else {
+			warn = fmt.Errorf("energy counters restored from the previous generation (%s.prev, checkpoint %d): %w", fileName, st.Writes, warn)
+		}
 	}
 	for i, n := range names {
 		v := st.Channels[n] // includes the reservation after an unclean stop
