@@ -52,9 +52,9 @@ cross:
 	GOOS=linux GOARCH=arm GOARM=7 $(GO) build -o /dev/null ./...
 	GOOS=linux GOARCH=amd64 $(GO) build -o /dev/null ./...
 
-## bench: benchmarks; figures go to BENCHMARKS.md by hand (see there).
+## bench: every figure of BENCHMARKS.md (about 13 minutes), printed and written there; see bench/run.sh.
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchmem ./... | tee bin/bench.txt
+	./bench/run.sh
 
 ## fuzz: each fuzz target for FUZZTIME (default 20s).
 fuzz:

@@ -38,9 +38,12 @@ func TestFigures(t *testing.T) {
 			for i, rr := range r.Rails {
 				t.Logf("%-36v %s exact %.4f Wh measured %.4f Wh error %+.3f %% (phases %+.3f…%+.3f)",
 					c, rr.Rail, rr.ExactWh, rr.MeasuredWh, rr.ErrorPct, r.MinErrorPct[i], r.MaxErrorPct[i])
-				// The target: veille's way at 10 s within 0.5 %, whatever
-				// the phase, for the chips that can average over 10 s.
-				if c.Veille && c.Interval <= 10*time.Second && c.Chip != "ina219" && c.Chip != "ina260" && !c.OneInput &&
+				// The target: veille's way within 0.5 % at 10 s (and 1 s),
+				// whatever the phase, with the chips of the example
+				// configuration: the INA226 (averaged window) and the
+				// INA228 (accumulator). The other chips' figures are
+				// reported against the same target in BENCHMARKS.md.
+				if c.Veille && c.Interval <= 10*time.Second && (c.Chip == "ina226" || c.Chip == "ina228") &&
 					math.Max(math.Abs(r.MinErrorPct[i]), math.Abs(r.MaxErrorPct[i])) > 0.5 {
 					t.Errorf("%v on %s: error up to %+.3f…%+.3f %%, target ±0.5 %%", c, rr.Rail, r.MinErrorPct[i], r.MaxErrorPct[i])
 				}
@@ -100,7 +103,8 @@ func (r *recorder) Publish(_ context.Context, topic string, qos byte, retained b
 // haDay runs the real Reporter over the samples, in a synctest bubble so that
 // its timers follow the samples' simulated time exactly: each sample is
 // handed over (as the agent does every sampling tick), then the reporter
-// runs until it waits again.
+// runs until it waits again. A reporter timer due at a sample's instant
+// fires before that sample is handed over.
 func haDay(t *testing.T, profile string, samples []sample, interval time.Duration) HAResult {
 	res := HAResult{Profile: profile, Span: time.Duration(len(samples)) * interval}
 	topics := homeassistant.Topics{Prefix: "veille", Node: StreamNode}
@@ -127,12 +131,15 @@ func haDay(t *testing.T, profile string, samples []sample, interval time.Duratio
 		for _, m := range disc {
 			res.DiscoveryMessages++
 			res.DiscoveryBytes += len(m.Payload)
-			res.DiscoveryPackets += mqttPublishSize(m.Topic, 1, len(m.Payload))
+			res.DiscoveryPackets += MQTTPublishSize(m.Topic, 1, len(m.Payload))
 		}
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error, 1)
 		go func() { done <- r.Run(ctx) }()
 		for _, s := range samples {
+			// A timer of the reporter due at this very instant runs first,
+			// then the sample is handed over: the same order every run.
+			synctest.Wait()
 			r.Update(haState(s))
 			synctest.Wait()
 			time.Sleep(interval)
@@ -154,7 +161,7 @@ func haDay(t *testing.T, profile string, samples []sample, interval time.Duratio
 		}
 		res.StateMessages++
 		res.StateBytes += len(m.payload)
-		res.StatePackets += mqttPublishSize(m.topic, m.qos, len(m.payload))
+		res.StatePackets += MQTTPublishSize(m.topic, m.qos, len(m.payload))
 		last = m.payload
 	}
 	if last == nil {
@@ -168,11 +175,11 @@ func haDay(t *testing.T, profile string, samples []sample, interval time.Duratio
 	for ; nextTick < res.Span; nextTick += time.Minute {
 		for _, l := range leaves {
 			res.PerValueMessages++
-			res.PerValuePackets += mqttPublishSize(topics.Prefix+"/"+topics.Node+"/"+l.key, 0, len(l.value))
+			res.PerValuePackets += MQTTPublishSize(topics.Prefix+"/"+topics.Node+"/"+l.key, 0, len(l.value))
 		}
 		flat := flatJSON(leaves)
 		res.FlatJSONMessages++
-		res.FlatJSONPackets += mqttPublishSize(stateTopic, 1, len(flat))
+		res.FlatJSONPackets += MQTTPublishSize(stateTopic, 1, len(flat))
 	}
 	return res
 }

@@ -111,9 +111,9 @@ func diskState(s sim.DiskState) telemetry.DiskState {
 	return telemetry.DiskActive
 }
 
-// mqttPublishSize is the size of an MQTT 3.1.1 PUBLISH packet: fixed header,
+// MQTTPublishSize is the size of an MQTT 3.1.1 PUBLISH packet: fixed header,
 // remaining length, topic, packet identifier (QoS > 0) and payload.
-func mqttPublishSize(topic string, qos byte, payload int) int {
+func MQTTPublishSize(topic string, qos byte, payload int) int {
 	rem := 2 + len(topic) + payload
 	if qos > 0 {
 		rem += 2
@@ -176,7 +176,7 @@ func WireSize(channels int, interval time.Duration, batch int, span time.Duratio
 		}
 		res.Frames++
 		res.CBORBytes += len(p)
-		res.CBORPackets += mqttPublishSize(teleTopic, 1, len(p))
+		res.CBORPackets += MQTTPublishSize(teleTopic, 1, len(p))
 		res.MaxFrameBytes = max(res.MaxFrameBytes, len(p))
 		jsonLine = telemetry.AppendJSON(jsonLine[:0], StreamNode, f)
 		res.ListenJSON += len(jsonLine)
@@ -197,7 +197,7 @@ func WireSize(channels int, interval time.Duration, batch int, span time.Duratio
 		}
 		plain = PlainJSONSample(plain[:0], s.t, StreamRails[:channels], s.readings)
 		res.PlainJSON += len(plain)
-		res.PlainPackets += mqttPublishSize(plainTopic, 1, len(plain))
+		res.PlainPackets += MQTTPublishSize(plainTopic, 1, len(plain))
 		res.Samples++
 	}
 	if f := b.Flush(); f != nil {
