@@ -109,14 +109,16 @@ func TestSecretPermissions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "chmod 600") {
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "chmod o-rwx "+p) {
 		t.Errorf("warnings = %q", c.Warnings)
 	}
-	if err := os.Chmod(p, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if c, _ = Load(p); len(c.Warnings) != 0 {
-		t.Errorf("warnings after chmod = %q", c.Warnings)
+	for _, mode := range []os.FileMode{0o600, 0o640} { // 0640 root:veille is how the package installs it
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		if c, _ = Load(p); len(c.Warnings) != 0 {
+			t.Errorf("warnings at mode %04o = %q", mode, c.Warnings)
+		}
 	}
 }
 

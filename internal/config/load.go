@@ -60,8 +60,10 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if st, err := os.Stat(path); err == nil && c.holdsSecret() && st.Mode().Perm()&0o044 != 0 {
-		c.Warnings = append(c.Warnings, fmt.Sprintf("%s holds an MQTT password but is readable by others (mode %04o); run: chmod 600 %s", path, st.Mode().Perm(), path))
+	// Others, not the group: the package installs it root:veille 0640 so
+	// that the service, running as veille, can read it.
+	if st, err := os.Stat(path); err == nil && c.holdsSecret() && st.Mode().Perm()&0o007 != 0 {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("%s holds an MQTT password but every user can read it (mode %04o); run: chmod o-rwx %s", path, st.Mode().Perm(), path))
 	}
 	return c, nil
 }
