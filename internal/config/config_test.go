@@ -75,6 +75,8 @@ func TestErrorsNameFileLineKey(t *testing.T) {
 		{"shunt range", "version = 1\n[[sensor]]\nname = \"pi\"\nchip = \"ina226\"\nshunt_resistance = \"100mΩ\"\nmax_current = \"3.2A\"\n",
 			`veille.toml:6: sensor[0].max_current: 3.200A through 100mΩ drops 320mV, more than the ina226's 81.920mV shunt range`},
 		{"syntax", "version = 1\n[mqtt\n", `veille.toml:2:`},
+		{"password in URL", "version = 1\n[mqtt]\nbroker = \"tcp://veille:s3cret@broker:1883\"\n",
+			`veille.toml:3: mqtt.broker: the URL holds a password, which would be written to the log`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

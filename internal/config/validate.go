@@ -425,6 +425,9 @@ func (v *validator) mqtt(m *MQTT) {
 		u, err := url.Parse(m.Broker)
 		if err != nil || u.Host == "" || !slices.Contains([]string{"tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss"}, u.Scheme) {
 			v.bad("mqtt.broker", "%q is not a broker URL (like \"tcp://192.168.1.10:1883\" or \"ssl://broker:8883\") or \"embedded\"", m.Broker)
+		} else if _, has := u.User.Password(); has {
+			// The URL is logged at every connect: the password would be too.
+			v.bad("mqtt.broker", "the URL holds a password, which would be written to the log; give it in mqtt.password_file (or mqtt.password) and the user in mqtt.username")
 		}
 	}
 	if m.Password != "" && m.PasswordFile != "" {
