@@ -92,6 +92,9 @@ energy checkpoints written and the size of the telemetry spool.`, stderr)
 	if done, err := parse(fs, args); done {
 		return err
 	}
+	if err := brokerFlag(*broker, "mqtt.password_file in a --config file"); err != nil {
+		return err
+	}
 	if *speed <= 0 || *speed > 100000 {
 		return fmt.Errorf("--speed: %g is out of range (0-100000]", *speed)
 	}

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"strings"
 
@@ -26,6 +28,9 @@ listener. Stop it with Ctrl-C.`, stderr)
 	if done, err := parse(fs, args); done {
 		return err
 	}
+	if err := brokerFlag(*broker, "--password-file"); err != nil {
+		return err
+	}
 	opts := mqtt.ListenOptions{Prefix: *prefix, Node: *node,
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	opts.Broker, opts.Username, opts.CAFile = *broker, *user, *ca
@@ -37,4 +42,18 @@ listener. Stop it with Ctrl-C.`, stderr)
 		opts.Password = strings.TrimSpace(string(b))
 	}
 	return mqtt.Listen(ctx, opts, stdout)
+}
+
+// brokerFlag refuses a --broker URL that carries a password: a command line
+// is readable by every user of the machine (ps, /proc/<pid>/cmdline) and
+// stays in shell histories. The message does not repeat the URL.
+func brokerFlag(raw, instead string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return errors.New("--broker: not a URL (like tcp://192.168.1.10:1883)")
+	}
+	if _, has := u.User.Password(); has {
+		return fmt.Errorf("--broker: the URL holds a password, which every user of this machine can read on a command line; give it in a file (%s)", instead)
+	}
+	return nil
 }
