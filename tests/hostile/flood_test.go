@@ -1,0 +1,252 @@
+package hostile
+
+import (
+	"bufio"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/fxamacker/cbor/v2"
+)
+
+// frameTimes is what the cadence check needs of a telemetry frame, decoded
+// generically from the CBOR (docs/telemetry.cddl), not with veille's codec.
+type frameTimes struct {
+	run, seq  uint64
+	t0, dt, n int64
+	maxOff    int64 // largest deviation of a sample from its nominal time, ms
+}
+
+func decodeTimes(b []byte) (frameTimes, error) {
+	var m map[uint64]any
+	if err := cbor.Unmarshal(b, &m); err != nil {
+		return frameTimes{}, err
+	}
+	f := frameTimes{run: u(m[1]), seq: u(m[2]), t0: i(m[3]), dt: i(m[4]), n: i(m[5])}
+	if f.dt <= 0 || f.n <= 0 {
+		return f, fmt.Errorf("frame %d: dt %d, n %d", f.seq, f.dt, f.n)
+	}
+	offs, _ := m[6].([]any)
+	for _, o := range offs {
+		f.maxOff = max(f.maxOff, i(o), -i(o))
+	}
+	return f, nil
+}
+
+func u(v any) uint64 {
+	switch x := v.(type) {
+	case uint64:
+		return x
+	case int64:
+		return uint64(x)
+	}
+	return 0
+}
+
+func i(v any) int64 {
+	switch x := v.(type) {
+	case uint64:
+		return int64(x)
+	case int64:
+		return x
+	}
+	return 0
+}
+
+// cadence is the samples per simulated hour in frames, from the end of the
+// first frame to the end of the last (the first frame's own samples count
+// as taken before the span starts).
+func cadence(t *testing.T, msgs []message) (perHour float64, frames int, maxOff int64) {
+	t.Helper()
+	var fs []frameTimes
+	for _, m := range msgs {
+		f, err := decodeTimes(m.payload)
+		if err != nil {
+			t.Errorf("telemetry frame does not decode: %v", err)
+			continue
+		}
+		fs = append(fs, f)
+		maxOff = max(maxOff, f.maxOff)
+	}
+	if len(fs) < 3 {
+		t.Fatalf("only %d frames to measure a cadence", len(fs))
+	}
+	end := func(f frameTimes) int64 { return f.t0 + (f.n-1)*f.dt }
+	var samples int64
+	for _, f := range fs[1:] {
+		samples += f.n
+	}
+	span := end(fs[len(fs)-1]) - end(fs[0])
+	return float64(samples) / float64(span) * 3.6e6, len(fs), maxOff
+}
+
+// rss returns the resident set size of process pid, in bytes (VmRSS).
+func rss(t *testing.T, pid int) int64 {
+	t.Helper()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatalf("read the process's memory: %v", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				t.Fatalf("VmRSS %q: %v", v, err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatalf("no VmRSS in /proc/%d/status", pid)
+	return 0
+}
+
+// flood publishes hostile messages from several clients at about rate
+// messages per second until stop is closed, and returns how many it sent.
+func flood(t *testing.T, broker string, rate int, stop <-chan struct{}) *atomic.Int64 {
+	t.Helper()
+	var sent atomic.Int64
+	big := make([]byte, 64<<10)
+	huge := make([]byte, 1<<20)
+	for k := range big {
+		big[k] = byte(rand.N(256))
+	}
+	copy(huge, big)
+	kinds := []func(r *rand.Rand) (string, []byte){
+		func(r *rand.Rand) (string, []byte) {
+			return fmt.Sprintf("veille/demo/cmd/x%d", r.IntN(1e6)), []byte("PRESS")
+		},
+		func(r *rand.Rand) (string, []byte) { return "veille/demo/cmd/schedule", []byte("MAYBE") },
+		func(r *rand.Rand) (string, []byte) { return "veille/demo/cmd/stay_awake", []byte("-7") },
+		func(r *rand.Rand) (string, []byte) { return "veille/demo/cmd/sleep_now", []byte("NOW") },
+		func(r *rand.Rand) (string, []byte) { return "veille/demo/cmd/reboot", big[:33+r.IntN(4000)] },
+		func(r *rand.Rand) (string, []byte) {
+			b := make([]byte, 1+r.IntN(32))
+			for k := range b {
+				b[k] = byte(r.IntN(256))
+			}
+			return "veille/demo/cmd/shutdown", b
+		},
+		func(r *rand.Rand) (string, []byte) { return "veille/demo/cmd/a/b/c", []byte("PRESS") },
+		func(r *rand.Rand) (string, []byte) { return "veille/other/cmd/sleep_now", []byte("PRESS") },
+		func(r *rand.Rand) (string, []byte) { return "veille/demo/cmdsleep_now", []byte("PRESS") },
+		func(r *rand.Rand) (string, []byte) { return "homeassistant/status", big[:r.IntN(64)] },
+	}
+	var wg sync.WaitGroup
+	const clients = 4
+	for c := 0; c < clients; c++ {
+		cl := connect(t, broker, fmt.Sprintf("flood-%d", c))
+		wg.Add(1)
+		go func(c int, cl paho.Client) {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(c), 42))
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			per := max(1, rate/clients/100)
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+				for k := 0; k < per; k++ {
+					topic, payload := kinds[r.IntN(len(kinds))](r)
+					cl.Publish(topic, 0, false, payload)
+				}
+				sent.Add(int64(per))
+				switch {
+				case n%100 == 0: // about one a second per client
+					cl.Publish("veille/demo/cmd/sleep_disks", 0, false, huge)
+					sent.Add(1)
+				case n%5 == 0:
+					cl.Publish("veille/demo/cmd/wake_disks", 0, false, big)
+					sent.Add(1)
+				}
+			}
+		}(c, cl)
+	}
+	t.Cleanup(wg.Wait)
+	return &sent
+}
+
+// TestCommandFlood floods the running binary with hostile commands
+// (thousands a second: unknown, wrong, oversized up to 1 MiB, binary, on
+// topics around the node's own) and checks that sampling keeps its cadence
+// (samples per simulated hour in the telemetry, with and without the
+// flood), that memory stays bounded, and that a real command still works
+// afterwards.
+func TestCommandFlood(t *testing.T) {
+	broker := mosquitto(t, "")
+	rec := record(t, broker, "veille/demo/tele")
+	// 120×: a sample every 83 ms of real time, a frame every half second.
+	v := startVeille(t, "demo", "--broker", broker, "--from", "2026-03-10 12:00", "--speed", "120", "--for", "0", "-v")
+	v.waitOutput("stderr", regexp.MustCompile(`connected to the MQTT broker`), 30*time.Second)
+	rec.waitFor("veille/demo/tele", 0, 30*time.Second, "a first frame", nil)
+	pid := v.cmd.Process.Pid
+
+	phase := 12 * time.Second
+	start := rec.count()
+	time.Sleep(phase)
+	quiet := rec.count()
+	rssBefore := rss(t, pid)
+	base, nBase, offBase := cadence(t, rec.matching(regexp.MustCompile(`^veille/demo/tele$`), start)[:quiet-start])
+
+	stop := make(chan struct{})
+	sent := flood(t, broker, 4000, stop)
+	time.Sleep(phase)
+	close(stop)
+	flooded := rec.count()
+	during, nFlood, offFlood := cadence(t, rec.matching(regexp.MustCompile(`^veille/demo/tele$`), quiet)[:flooded-quiet])
+
+	// Still in command: a real command is taken once the flood has passed.
+	ha := connect(t, broker, "homeassistant")
+	publish(t, ha, "veille/demo/cmd/stay_awake", 1, false, []byte("0"))
+	v.waitOutput("stderr", regexp.MustCompile(`msg="MQTT command" command="stay_awake 0s"`), 60*time.Second)
+	rssAfter := rss(t, pid)
+	logs := v.stderr.String()
+	refused := strings.Count(logs, `msg="refused MQTT command"`)
+	dropped := strings.Count(logs, `handlers lag, message dropped`)
+	t.Logf("flood: %d messages in %v (%.0f/s); veille refused %d in its log, dropped %d unread (inbox full)",
+		sent.Load(), phase, float64(sent.Load())/phase.Seconds(), refused, dropped)
+	t.Logf("cadence: %.1f samples per simulated hour in %d frames without the flood (largest offset %d ms), %.1f in %d frames with it (%d ms)",
+		base, nBase, offBase, during, nFlood, offFlood)
+	t.Logf("RSS: %.1f MiB before the flood, %.1f MiB after", float64(rssBefore)/(1<<20), float64(rssAfter)/(1<<20))
+
+	const want = 360 // a sample every 10 s
+	if base < 0.9*want {
+		t.Errorf("without any flood veille took %.1f samples per simulated hour, want about %d (machine too slow for this test?)", base, want)
+	}
+	if during < 0.9*base {
+		t.Errorf("the flood slowed sampling: %.1f samples per simulated hour, %.1f without it", during, base)
+	}
+	if refused == 0 {
+		t.Errorf("veille refused nothing: the flood did not reach it")
+	}
+	if grow := rssAfter - rssBefore; grow > 64<<20 {
+		t.Errorf("RSS grew by %.1f MiB during the flood (bound 64 MiB)", float64(grow)/(1<<20))
+	}
+	if strings.Contains(logs, "panic") {
+		t.Errorf("veille panicked")
+	}
+	// Telemetry lost nothing: sequence numbers follow each other.
+	var last frameTimes
+	for k, m := range rec.on("veille/demo/tele", 0) {
+		f, err := decodeTimes(m.payload)
+		if err != nil {
+			continue
+		}
+		if k > 0 && f.run == last.run && f.seq != last.seq+1 {
+			t.Errorf("telemetry frame %d follows %d", f.seq, last.seq)
+		}
+		last = f
+	}
+}
