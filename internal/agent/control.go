@@ -193,6 +193,8 @@ func (c *control) reach(ctx context.Context, target scheduler.Depth, d scheduler
 		a.log.Warn("sequence failed; the system stays as it was and serving", "target", target, "err", err, "retry_at", c.failUntil)
 		a.observe(EventNotice, fmt.Sprintf("%s failed, retry at %s: %v", target, c.failUntil.Format("15:04"), err))
 		a.setReason(fmt.Sprintf("%s failed: %v", target, err))
+	} else if err == nil && target == c.state {
+		a.setReason("") // the failure people were told about is over
 	}
 }
 
