@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"time"
+	"unicode/utf8"
 
 	"github.com/veille/veille/internal/telemetry"
 )
@@ -70,6 +71,20 @@ type stateJSON struct {
 	CO2eKg          float64                `json:"co2e_kg"`
 }
 
+// maxStateLen is the longest state Home Assistant accepts for an entity (the
+// reason is a sensor's state): a longer one is refused with an error and the
+// sensor shows nothing.
+const maxStateLen = 255
+
+// clip cuts s to at most n characters, ending with "…" when it was cut.
+func clip(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
+
 func scaled(v int64, div float64) *float64 {
 	f := float64(v) / div
 	return &f
@@ -84,7 +99,7 @@ func (r *Reporter) stateJSON(s State) ([]byte, error) {
 		ThrottledFlags:  telemetry.ThrottledFlags(s.Throttled),
 		Disks:           make(map[string]string, len(r.opts.Disks)),
 		Scheduler:       s.Scheduler.String(),
-		Reason:          s.Reason,
+		Reason:          clip(s.Reason, maxStateLen),
 		ScheduleEnabled: s.ScheduleEnabled,
 		StayAwakeH:      math.Round(s.StayAwake.Hours()*100) / 100,
 		SavedKWh:        float64(s.SavedMilliWh) / 1e6,
