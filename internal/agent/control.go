@@ -288,9 +288,8 @@ func (c *control) do(ctx context.Context, act Action) {
 	case "reboot":
 		err = c.ctl.Reboot(ctx)
 	case "refresh":
-		if a.ha != nil {
-			go a.ha.Announce(ctx)
-		}
+		// The reporter announces again when it sees the command, at most
+		// once per interval however many arrive.
 	default:
 		err = fmt.Errorf("unknown action %q", act.Name)
 	}

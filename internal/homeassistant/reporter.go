@@ -59,6 +59,7 @@ type Reporter struct {
 	sentAt      time.Time
 	pending     bool // a significant change waits for MinInterval
 	announceAt  time.Time
+	announced   time.Time // when discovery last went out
 	maxEnergy   []uint64
 	maxSaved    uint64
 	maxCO2e     uint64
@@ -147,7 +148,7 @@ func (r *Reporter) HandleBirth(topic string, payload []byte) {
 	}
 	d := r.birthRandom(r.opts.BirthDelay)
 	r.mu.Lock()
-	r.announceAt = r.clk.Now().Add(d)
+	r.scheduleAnnounce(r.clk.Now().Add(d))
 	r.mu.Unlock()
 	r.log.Info("Home Assistant is online, announcing again", "in", d.Round(time.Millisecond))
 	r.poke()
@@ -164,13 +165,26 @@ func (r *Reporter) HandleCommand(topic string, payload []byte) {
 	}
 	if cmd.Name == CmdRefresh {
 		r.mu.Lock()
-		r.announceAt = r.clk.Now()
+		r.scheduleAnnounce(r.clk.Now())
 		r.mu.Unlock()
 		r.poke()
 	}
 	r.log.Info("MQTT command", "command", cmd.String())
 	if r.opts.OnCommand != nil {
 		r.opts.OnCommand(cmd)
+	}
+}
+
+// scheduleAnnounce asks Run to announce at, or at the time already pending
+// if sooner, but not within MinInterval of the last announcement: a flood of
+// births or refresh commands costs one 8 KB retained discovery per interval,
+// not one each (r.mu held).
+func (r *Reporter) scheduleAnnounce(at time.Time) {
+	if !r.announced.IsZero() && at.Before(r.announced.Add(r.opts.MinInterval)) {
+		at = r.announced.Add(r.opts.MinInterval)
+	}
+	if r.announceAt.IsZero() || at.Before(r.announceAt) {
+		r.announceAt = at
 	}
 }
 
@@ -181,6 +195,9 @@ func (r *Reporter) Announce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.mu.Lock()
+	r.announced = r.clk.Now()
+	r.mu.Unlock()
 	for _, m := range msgs {
 		if err := r.pub.Publish(ctx, m.Topic, 1, true, m.Payload); err != nil {
 			return fmt.Errorf("homeassistant: announce: %w", err)
