@@ -250,3 +250,67 @@ func TestCommandFlood(t *testing.T) {
 		last = f
 	}
 }
+
+// TestAnnouncementFlood floods the two harmless-looking messages that make
+// veille publish its whole discovery (about 8 KB, retained, which every Home
+// Assistant then parses): the refresh command and Home Assistant's birth.
+// veille answers at most once per 5 simulated seconds (the state's minimum
+// interval), however many arrive: no amplification.
+func TestAnnouncementFlood(t *testing.T) {
+	broker := mosquitto(t, "")
+	rec := record(t, broker, "homeassistant/device/demo/config", "veille/demo/tele")
+	v := startVeille(t, "demo", "--broker", broker, "--from", "2026-03-10 12:00", "--speed", "60", "--for", "0", "-v")
+	v.waitOutput("stderr", regexp.MustCompile(`connected to the MQTT broker`), 30*time.Second)
+	rec.waitFor("homeassistant/device/demo/config", 0, 30*time.Second, "discovery at connect", nil)
+	rec.waitFor("veille/demo/tele", 0, 30*time.Second, "a first frame", nil)
+
+	c := connect(t, broker, "flood")
+	mark := rec.count()
+	var sent int
+	deadline := time.Now().Add(8 * time.Second)
+	for time.Now().Before(deadline) {
+		for k := 0; k < 10; k++ {
+			c.Publish("veille/demo/cmd/refresh", 0, false, []byte("PRESS"))
+			c.Publish("homeassistant/status", 0, false, []byte("online"))
+			sent += 2
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Let the last ones be handled: a command after them is logged.
+	ha := connect(t, broker, "homeassistant")
+	publish(t, ha, "veille/demo/cmd/stay_awake", 1, false, []byte("0"))
+	v.waitOutput("stderr", regexp.MustCompile(`msg="MQTT command" command="stay_awake 0s"`), 60*time.Second)
+	end := rec.count()
+	// The flood's simulated span lies between the last frame before it and
+	// the first one after it.
+	var before []message
+	for _, m := range rec.on("veille/demo/tele", 0) {
+		if m.n < mark {
+			before = append(before, m)
+		}
+	}
+	after := rec.waitFor("veille/demo/tele", end, 30*time.Second, "a frame after the flood", nil)
+	if len(before) == 0 {
+		t.Fatal("no frame before the flood")
+	}
+	first, err1 := decodeTimes(before[len(before)-1].payload)
+	last, err2 := decodeTimes(after.payload)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("frames: %v, %v", err1, err2)
+	}
+	simulated := time.Duration(last.t0+last.n*last.dt-first.t0) * time.Millisecond
+	announced := 0
+	for _, m := range rec.on("homeassistant/device/demo/config", mark) {
+		if m.n < end {
+			announced++
+		}
+	}
+	limit := int(simulated/(5*time.Second)) + 3
+	t.Logf("%d refresh commands and births in %v of simulated time: %d announcements (limit %d)", sent, simulated, announced, limit)
+	if announced > limit {
+		t.Errorf("%d announcements of the discovery for %d requests in %v: more than one per 5 s", announced, sent, simulated)
+	}
+	if announced == 0 {
+		t.Errorf("no announcement at all: the requests did not reach veille")
+	}
+}
