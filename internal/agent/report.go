@@ -89,6 +89,9 @@ func (a *Agent) updateHA(s *Snapshot) {
 	if s.Reason != "" {
 		st.Reason = s.Reason
 	}
+	if s.PersistErr != "" {
+		st.Reason = "energy counters not saved (" + s.PersistErr + "); " + st.Reason
+	}
 	if !s.StayAwakeUntil.IsZero() && s.StayAwakeUntil.After(s.Time) {
 		st.StayAwake = s.StayAwakeUntil.Sub(s.Time)
 	}
