@@ -19,6 +19,10 @@ type sampler struct {
 	ok       []bool
 	tele     []telemetry.Reading
 	lastT    time.Time
+	// persistErr and persistLogged keep a failing checkpoint (retried at
+	// every sample) to one warning per cause and hour.
+	persistErr    string
+	persistLogged time.Time
 }
 
 // sampleLoop reads every sensor on the interval grid until ctx ends. It is
@@ -68,7 +72,13 @@ func (a *Agent) sampleOnce(ctx context.Context, s *sampler, now time.Time) {
 	}
 	s.lastT = now
 	if err := a.keeper.Maybe(now); err != nil {
-		a.log.Warn("energy counters cannot be saved; measuring and reporting go on, published counters wait for the next successful save", "err", err)
+		if err.Error() != s.persistErr || now.Sub(s.persistLogged) >= time.Hour || now.Before(s.persistLogged) {
+			a.log.Warn("energy counters cannot be saved; measuring and reporting go on, published counters wait for the next successful save", "err", err)
+			s.persistErr, s.persistLogged = err.Error(), now
+		}
+	} else if s.persistErr != "" && a.keeper.Err() == nil {
+		a.log.Info("energy counters saved again", "after", now.Sub(s.persistLogged).Round(time.Second))
+		s.persistErr = ""
 	}
 	for i := range a.channels {
 		r := &s.readings[i]
