@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -352,6 +353,18 @@ func (a *Agent) startMQTT(ctx context.Context, g *errgroup.Group) error {
 	opts.InsecureSkipVerify = c.MQTT.InsecureSkipVerify
 	opts.KeepAlive = c.MQTT.KeepAlive.D()
 	s, err := mqtt.NewSession(opts)
+	var pe *fs.PathError
+	if err != nil && errors.As(err, &pe) {
+		// The state directory cannot hold the spool (a card the kernel
+		// remounted read-only, a full one): spool in the temporary
+		// directory, lost at a reboot, rather than not report at all.
+		spool := opts.Spool.Dir
+		opts.Spool.Dir = filepath.Join(os.TempDir(), "veille-spool-"+c.Node)
+		if s2, err2 := mqtt.NewSession(opts); err2 == nil {
+			a.log.Warn("telemetry spool cannot be in the state directory; it is in "+opts.Spool.Dir+" until a restart, and lost at a reboot", "err", err, "dir", spool)
+			s, err = s2, nil
+		}
+	}
 	if err != nil {
 		return err
 	}
