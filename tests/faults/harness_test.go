@@ -545,8 +545,17 @@ type demo struct {
 // comes.
 func startDemo(t *testing.T, args ...string) *demo {
 	t.Helper()
+	return startDemoEnv(t, nil, args...)
+}
+
+// startDemoEnv is startDemo with extra environment variables ("K=V").
+func startDemoEnv(t *testing.T, env []string, args ...string) *demo {
+	t.Helper()
 	d := &demo{t: t, done: make(chan struct{})}
 	d.cmd = exec.Command(veilleBin, append(append([]string{"demo"}, args...), "-v", "--log", "json")...)
+	if env != nil {
+		d.cmd.Env = append(os.Environ(), env...)
+	}
 	d.cmd.Stdout = lockedWriter{&d.mu, &d.stdout}
 	pr, pw := io.Pipe()
 	d.cmd.Stderr = pw

@@ -216,3 +216,53 @@ func TestStateDirReadOnly(t *testing.T) {
 		func() { os.Chmod(state, 0o555) },
 		func() { os.Chmod(state, 0o755) })
 }
+
+// TestStateDirReadOnlyAtStart starts the agent on a state directory it can
+// never write (a card the kernel remounted read-only before veille's first
+// start): it must still measure and report, spooling telemetry elsewhere,
+// and say that nothing is saved.
+func TestStateDirReadOnlyAtStart(t *testing.T) {
+	var state string
+	if os.Geteuid() == 0 {
+		state = tmpfs(t, 1<<20)
+		if out, err := exec.Command("mount", "-o", "remount,ro", state).CombinedOutput(); err != nil {
+			t.Fatalf("remount ro: %v %s", err, out)
+		}
+	} else {
+		state = filepath.Join(t.TempDir(), "state")
+		os.MkdirAll(state, 0o555)
+	}
+	const speed = 300.0
+	b := startBroker(t, false)
+	sub := subscribe(t, b.URL(), "faults-state-ro", true, "veille/demo/tele", "veille/demo/state")
+	conf := cfg{Enabled: false, Checkpoint: "1m", StateInterval: "5s"}.write(t)
+	tmp := t.TempDir()
+	d := startDemoEnv(t, []string{"TMPDIR=" + tmp}, "--config", conf, "--state-dir", state, "--from", "2026-06-01 10:00",
+		"--speed", fmt.Sprint(speed), "--broker", b.URL(), "--for", "0", "--scenario", scenario(t, `{"at":"+30m","do":"stop"}`))
+	d.wait(time.Duration(float64(30*time.Minute)/speed) + 60*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	var errs []error
+	fs := frames(t, sub.col, "veille/demo/tele")
+	if len(fs) < 10 {
+		errs = append(errs, fmt.Errorf("%d frames in 30 simulated minutes on a read-only state directory", len(fs)))
+	}
+	moved := d.records("telemetry spool cannot be in the state directory; it is in " + filepath.Join(tmp, "veille-spool-demo") + " until a restart, and lost at a reboot")
+	if len(fs) > 0 && len(moved) == 0 {
+		errs = append(errs, fmt.Errorf("the log does not say where the spool went"))
+	}
+	said := 0
+	for _, s := range haStates(t, sub.col, "veille/demo/state") {
+		if strings.Contains(s.Reason, "energy counters not saved") {
+			said++
+		}
+	}
+	if said == 0 {
+		errs = append(errs, fmt.Errorf("no Home Assistant state says the energy counters are not saved"))
+	}
+	if err := errorsJoin(errs, 10); err != nil {
+		t.Error(err)
+	}
+	report(t, "injected: a state directory that is read-only from the start")
+	report(t, "counted: %d frames published, spool moved to the temporary directory: %v, %d Home Assistant states say nothing is saved",
+		len(fs), len(moved) > 0, said)
+}
