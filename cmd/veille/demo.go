@@ -213,10 +213,11 @@ energy checkpoints written and the size of the telemetry spool.`, stderr)
 
 	var st *statsWriter
 	if *statsPath != "" {
-		if st, err = newStatsWriter(*statsPath, d, w, c, clk, start); err != nil {
+		if st, err = newStatsWriter(*statsPath, d, w, c, clk, wall, start); err != nil {
 			return err
 		}
 		defer st.close()
+		d.Observe = func(e agent.Event) { st.observe(e); v.event(e) }
 		go st.run(ctx, *statsEvery)
 	}
 	runErr := d.Run(ctx)
@@ -953,15 +954,29 @@ func (h simTimeHandler) WithGroup(name string) slog.Handler {
 
 // statsWriter appends the soak figures to a file as JSON lines.
 type statsWriter struct {
-	f     *os.File
-	d     *agent.Demo
-	w     *sim.World
-	c     *config.Config
-	clk   *clock.Scaled
-	start time.Time
-	real  time.Time
-	rails map[string]string // channel → rail
-	mu    sync.Mutex
+	f      *os.File
+	d      *agent.Demo
+	w      *sim.World
+	c      *config.Config
+	clk    *clock.Scaled
+	wall   *wallClock
+	start  time.Time
+	real   time.Time
+	rails  map[string]string // channel → rail
+	maxGap time.Duration     // the longest interval a reading may stand for (the agent's rule)
+	mu     sync.Mutex
+	meas   map[string]*measured
+	boots  int
+}
+
+// measured mirrors, from the samples veille takes, the time its ledger
+// integrates: the exact energy of a channel's rail over exactly those
+// intervals, and the time it cannot count (a sensor away, a sample later
+// than maxGap on a loaded host at high speed).
+type measured struct {
+	last       time.Time // world time of the last good sample
+	exactJ     float64
+	unmeasured time.Duration
 }
 
 type statsLine struct {
@@ -986,12 +1001,17 @@ type statsChannel struct {
 	Name string `json:"name"`
 	OK   bool   `json:"ok"`
 	// VeilleWh is the published lifetime counter; ExactWh the exact energy of
-	// the channel's rail since the demo started, while the Pi was up.
-	VeilleWh float64 `json:"veille_wh"`
-	ExactWh  float64 `json:"exact_wh"`
+	// the channel's rail since the demo started, while the Pi was up;
+	// MeasuredExactWh the exact energy over the intervals veille's samples
+	// cover (what its counter should hold, from 0 at the start), and
+	// UnmeasuredS the time they do not.
+	VeilleWh        float64 `json:"veille_wh"`
+	ExactWh         float64 `json:"exact_wh"`
+	MeasuredExactWh float64 `json:"measured_exact_wh"`
+	UnmeasuredS     float64 `json:"unmeasured_s"`
 }
 
-func newStatsWriter(path string, d *agent.Demo, w *sim.World, c *config.Config, clk *clock.Scaled, start time.Time) (*statsWriter, error) {
+func newStatsWriter(path string, d *agent.Demo, w *sim.World, c *config.Config, clk *clock.Scaled, wall *wallClock, start time.Time) (*statsWriter, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("--stats: %w", err)
@@ -1002,7 +1022,55 @@ func newStatsWriter(path string, d *agent.Demo, w *sim.World, c *config.Config, 
 			rails[n] = s.Rail
 		}
 	}
-	return &statsWriter{f: f, d: d, w: w, c: c, clk: clk, start: start, real: time.Now(), rails: rails}, nil
+	return &statsWriter{f: f, d: d, w: w, c: c, clk: clk, wall: wall, start: start, real: time.Now(), rails: rails,
+		maxGap: 3 * c.Sampling.Interval.D(), meas: map[string]*measured{}}, nil
+}
+
+// observe follows veille's samples as its ledger does: a good reading
+// counts the time since the previous one, at most maxGap; a failed one, or
+// a new start of the agent, begins afresh.
+func (s *statsWriter) observe(e agent.Event) {
+	if e.Kind != agent.EventSample || e.Snapshot == nil {
+		return
+	}
+	s.wall.mu.Lock()
+	off := s.wall.offset
+	s.wall.mu.Unlock()
+	t := e.Snapshot.Time.Add(-off) // on the world's clock
+	boots, _ := s.d.Progress()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	restarted := boots != s.boots
+	s.boots = boots
+	for _, ch := range e.Snapshot.Channels {
+		m := s.meas[ch.Name]
+		if m == nil {
+			m = &measured{}
+			s.meas[ch.Name] = m
+		}
+		rail := s.rails[ch.Name]
+		if restarted {
+			m.last = time.Time{}
+		}
+		if !ch.OK || rail == "" {
+			if !m.last.IsZero() && t.After(m.last) {
+				m.unmeasured += t.Sub(m.last)
+			}
+			m.last = time.Time{}
+			continue
+		}
+		if !m.last.IsZero() && t.After(m.last) {
+			from := m.last
+			if gap := t.Sub(from); gap > s.maxGap {
+				m.unmeasured += gap - s.maxGap
+				from = t.Add(-s.maxGap)
+			}
+			if j, err := s.w.ExactEnergy(rail, from, t); err == nil {
+				m.exactJ += j
+			}
+		}
+		m.last = t
+	}
 }
 
 func (s *statsWriter) run(ctx context.Context, every time.Duration) {
@@ -1040,6 +1108,9 @@ func (s *statsWriter) write() {
 				if err == nil {
 					sc.ExactWh = exact / 3600
 				}
+			}
+			if m := s.meas[ch.Name]; m != nil {
+				sc.MeasuredExactWh, sc.UnmeasuredS = m.exactJ/3600, m.unmeasured.Seconds()
 			}
 			l.Channels = append(l.Channels, sc)
 		}
