@@ -51,6 +51,9 @@ func ParseTCP(r io.Reader) ([]Socket, error) {
 		if err != nil {
 			return nil, fmt.Errorf("tcp table line %d: remote address: %w", n, err)
 		}
+		if local.Addr().Is4() != remote.Addr().Is4() {
+			return nil, fmt.Errorf("tcp table line %d: local %s and remote %s are not of one address family", n, f[1], f[2])
+		}
 		st, err := strconv.ParseUint(f[3], 16, 8)
 		if err != nil {
 			return nil, fmt.Errorf("tcp table line %d: state %q: %w", n, f[3], err)
