@@ -1,0 +1,732 @@
+// Package soak runs veille for simulated days on end and watches what a long
+// life does to it: memory, goroutines, the accuracy of its energy counters,
+// the writes to its state directory and the delivery of its telemetry.
+//
+// It drives the built binary (`veille demo` with a scenario) against a real
+// mosquitto that the test stops and restarts every few tens of seconds, with
+// sleep windows every evening and night, SSH sessions and streams that hold
+// sleep off, button presses, disk reads, extra load, sensor glitches, an
+// inhibitor and a manual sleep. `veille demo --stats` writes the figures.
+//
+//	go test ./tests/soak/             one simulated day (under a minute), in make test
+//	VEILLE_SOAK=1 go test -v ...      thirty simulated days (make soak, about ten minutes)
+//
+// VEILLE_SOAK_DAYS overrides the number of days of the long run. The long
+// run writes its figures to the file named by VEILLE_SOAK_REPORT, if set
+// (make soak: bin/soak.md), for BENCHMARKS.md.
+package soak
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/fxamacker/cbor/v2"
+	"golang.org/x/sys/unix"
+)
+
+var veilleBin string
+
+var demoFramesRE = regexp.MustCompile(`(\d+) telemetry frames decoded from the broker`)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "veille-soak-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	veilleBin = filepath.Join(dir, "veille")
+	build := exec.Command("go", "build", "-o", veilleBin, "../../cmd/veille")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building veille: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+var paris = func() *time.Location {
+	l, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		panic(err)
+	}
+	return l
+}()
+
+const config = `version = 1
+node = "soak"
+
+[sampling]
+interval = "10s"
+
+[[sensor]]
+name = "pi"
+chip = "ina226"
+address = 0x40
+shunt_resistance = "10mΩ"
+max_current = "5A"
+
+[[sensor]]
+name = "media"
+chip = "ina260"
+address = 0x41
+
+[energy]
+checkpoint_interval = "15m"
+grid_intensity = 56
+
+[schedule]
+enabled = true
+timezone = "Europe/Paris"
+min_awake = "30m"
+retry_every = "5m"
+give_up_after = "2h"
+
+[[schedule.window]]
+name = "evening"
+days = ["daily"]
+sleep = "21:30"
+wake = "23:00"
+depth = "disks"
+
+[[schedule.window]]
+name = "night"
+days = ["daily"]
+sleep = "23:00"
+wake = "06:30"
+depth = "system"
+
+[[schedule.window]]
+name = "office"
+days = ["weekdays"]
+sleep = "09:30"
+wake = "12:00"
+depth = "disks"
+
+[checks]
+ports = [22, 8096]
+containers = false
+sessions = false
+inhibitors = false
+processes = ["rsync"]
+smart_selftest = false
+
+[[disk]]
+name = "media"
+label = "media"
+mount = "/srv/media"
+fstype = "ext4"
+units = ["jellyfin.service"]
+idle_spindown = "45m"
+min_cycle = "30m"
+check = false
+channel = "media"
+
+[button]
+enabled = true
+line = 17
+short = "stay_awake"
+long = "none"
+double = "sleep_now"
+stay_awake_hours = 1
+
+[mqtt]
+broker = "embedded"
+listen = "127.0.0.1:0"
+
+[homeassistant]
+enabled = true
+state_interval = "60s"
+
+[telemetry]
+batch = 30
+`
+
+// scenarioFor writes the people and faults of days days from start: every
+// day a glitch on a sensor and someone reading a film; SSH sessions that
+// hold the evening window off, streams, extra load, a button press every
+// fourth day, an inhibitor across a halt every seventh, and one manual
+// sleep (a double press) in the afternoon of day 10.
+func scenarioFor(start time.Time, days int) string {
+	var b strings.Builder
+	at := func(day int, hm string) string {
+		d := start.AddDate(0, 0, day)
+		return d.Format("2006-01-02") + " " + hm
+	}
+	ev := func(day int, hm, rest string) {
+		fmt.Fprintf(&b, `{"at":%q,%s}`+"\n", at(day, hm), rest)
+	}
+	for d := range days {
+		ev(d, "08:00", `"do":"io","disk":"sda","for":"3m"`)
+		ev(d, "12:00", `"do":"glitch","addr":"0x41","count":3`)
+		if d%5 == 2 {
+			ev(d, "13:00", `"do":"load","watts":3,"runnable":1`)
+			ev(d, "14:00", `"do":"load","watts":0`)
+		}
+		if d == 10 && days > 12 {
+			ev(d, "15:00", `"do":"press","kind":"double"`) // sleep now, until 06:30
+		}
+		if d%3 == 0 {
+			ev(d, "20:00", `"do":"connect","id":"stream","port":8096,"remote":"192.168.1.40:40000","rx":200000,"tx":4000000`)
+			ev(d, "20:40", `"do":"disconnect","id":"stream"`)
+		}
+		if d%2 == 1 {
+			ev(d, "21:10", `"do":"connect","id":"ssh","port":22,"remote":"192.168.1.23:51234"`)
+			ev(d, "21:50", `"do":"disconnect","id":"ssh"`)
+		}
+		if d%4 == 1 {
+			ev(d, "22:10", `"do":"press","kind":"short"`) // stay awake an hour: wakes the disks
+		}
+		if d%7 == 3 {
+			ev(d, "22:50", `"do":"inhibit","id":"apt","who":"apt","why":"upgrade"`)
+			ev(d, "23:20", `"do":"release","id":"apt"`)
+		}
+	}
+	fmt.Fprintf(&b, `{"at":%q,"do":"stop"}`+"\n", at(days, "07:00"))
+	return b.String()
+}
+
+// stats is one line of `veille demo --stats`.
+type stats struct {
+	Sim        time.Time `json:"sim"`
+	RealS      float64   `json:"real_s"`
+	RSSKiB     int64     `json:"rss_kib"`
+	HeapKiB    uint64    `json:"heap_kib"`
+	Goroutines int       `json:"goroutines"`
+	Boots      int       `json:"boots"`
+	Running    bool      `json:"running"`
+	Channels   []struct {
+		Name            string  `json:"name"`
+		VeilleWh        float64 `json:"veille_wh"`
+		ExactWh         float64 `json:"exact_wh"`
+		MeasuredExactWh float64 `json:"measured_exact_wh"`
+		UnmeasuredS     float64 `json:"unmeasured_s"`
+	} `json:"channels"`
+	EnergyWrites uint64 `json:"energy_writes"`
+	SpoolBytes   int64  `json:"spool_bytes"`
+	Violations   int    `json:"violations"`
+}
+
+func TestSoak(t *testing.T) {
+	days, speed := 1, 3000.0
+	if os.Getenv("VEILLE_SOAK") == "1" {
+		days, speed = 30, 6000
+		if n, err := strconv.Atoi(os.Getenv("VEILLE_SOAK_DAYS")); err == nil && n > 0 {
+			days = n
+		}
+	}
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	os.MkdirAll(filepath.Join(state, "spool"), 0o755)
+	writes := watchWrites(t, state, filepath.Join(state, "spool"))
+	conf := filepath.Join(dir, "veille.toml")
+	os.WriteFile(conf, []byte(config), 0o644)
+	start := time.Date(2026, 6, 1, 7, 0, 0, 0, paris) // a Monday
+	sc := filepath.Join(dir, "scenario.jsonl")
+	os.WriteFile(sc, []byte(scenarioFor(start, days)), 0o644)
+	statsPath := filepath.Join(dir, "stats.jsonl")
+
+	b := startBroker(t)
+	sub := newSubscriber(t, b.url())
+	cmd := exec.Command(veilleBin, "demo", "--config", conf, "--scenario", sc, "--state-dir", state,
+		"--from", start.Format("2006-01-02 15:04"), "--speed", fmt.Sprint(speed), "--broker", b.url(), "--for", "0",
+		"--stats", statsPath, "--stats-every", "1h")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+
+	// Broker outages: a few seconds down every half minute of real time
+	// (a few simulated hours at this speed).
+	outages := 0
+	var outage time.Duration
+	timeout := time.Duration(float64(days)*24*float64(time.Hour)/speed) + 3*time.Minute
+	deadline := time.After(timeout)
+	tick := time.NewTicker(30 * time.Second)
+	defer tick.Stop()
+	var runErr error
+wait:
+	for {
+		select {
+		case runErr = <-done:
+			break wait
+		case <-deadline:
+			cmd.Process.Kill()
+			t.Fatalf("the soak did not end within %s:\n%s", timeout, tail(out.String(), 40))
+		case <-tick.C:
+			t0 := time.Now()
+			b.stop()
+			select {
+			case runErr = <-done:
+				b.start()
+				break wait
+			case <-time.After(3 * time.Second):
+			}
+			b.start()
+			outages++
+			outage += time.Since(t0)
+		}
+	}
+	if runErr != nil {
+		t.Fatalf("veille demo: %v\n%s", runErr, tail(out.String(), 40))
+	}
+	time.Sleep(time.Second)
+	ss := readStats(t, statsPath)
+	if len(ss) < 10 {
+		t.Fatalf("%d stats lines", len(ss))
+	}
+	res := analyse(t, ss, start, days)
+	res.outages, res.outage = outages, outage
+	res.frames, res.dupes, res.lost, res.runs = sub.check()
+	if m := demoFramesRE.FindStringSubmatch(out.String()); m != nil {
+		res.demoFrames, _ = strconv.Atoi(m[1])
+	}
+	res.writes = writes()
+	res.speed = speed
+	res.print(t)
+	if path := os.Getenv("VEILLE_SOAK_REPORT"); path != "" && days >= 7 {
+		if err := os.WriteFile(path, []byte(res.markdown()), 0o644); err != nil {
+			t.Errorf("report: %v", err)
+		}
+	}
+
+	var errs []string
+	if res.violations > 0 {
+		errs = append(errs, fmt.Sprintf("%d violations", res.violations))
+	}
+	if res.lost > 0 {
+		errs = append(errs, fmt.Sprintf("%d telemetry frames lost", res.lost))
+	}
+	for _, c := range res.channels {
+		if math.Abs(c.errPct) > 2 {
+			errs = append(errs, fmt.Sprintf("channel %s: veille %.2f Wh against the exact %.2f Wh over the sampled time (%+.2f%%)", c.name, c.veille, c.measured, c.errPct))
+		}
+		if c.coverage < 20 {
+			errs = append(errs, fmt.Sprintf("channel %s: samples cover only %.0f%% of the uptime", c.name, c.coverage))
+		}
+	}
+	if days >= 3 {
+		// Flat: the last day's memory within 20 % (or 4 MiB) of the first
+		// day's, goroutines within a handful.
+		if float64(res.rssLast) > float64(res.rssFirst)*1.2 && res.rssLast-res.rssFirst > 4096 {
+			errs = append(errs, fmt.Sprintf("RSS grew from %d KiB on day 1 to %d KiB on day %d", res.rssFirst, res.rssLast, days))
+		}
+		if res.goLast > res.goFirst+5 {
+			errs = append(errs, fmt.Sprintf("goroutines grew from %d on day 1 to %d on day %d", res.goFirst, res.goLast, days))
+		}
+	}
+	if !strings.Contains(out.String(), "veille started") {
+		errs = append(errs, "the demo printed no summary")
+	}
+	if len(errs) > 0 {
+		t.Errorf("soak: %s\n%s", strings.Join(errs, "; "), tail(out.String(), 20))
+	}
+}
+
+// channelResult compares veille's counter with the load model: errPct
+// against the exact energy over the time veille's samples cover (what it
+// integrates), coverage the share of the Pi's uptime they cover (a fast
+// clock on a loaded host leaves some samples too late to bridge).
+type channelResult struct {
+	name                            string
+	veille, measured, exact, errPct float64
+	coverage                        float64
+}
+
+type result struct {
+	days                int
+	speed               float64
+	real                time.Duration
+	simHours, upHours   float64
+	boots               int
+	rssFirst, rssLast   int64
+	rssMax              int64
+	heapFirst, heapLast uint64
+	goFirst, goLast     int
+	channels            []channelResult
+	energyWrites        uint64
+	spoolMax            int64
+	violations          int
+	outages             int
+	outage              time.Duration
+	frames, dupes, lost int
+	runs, demoFrames    int
+	writes              map[string]int
+}
+
+func readStats(t *testing.T, path string) []stats {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var ss []stats
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var s stats
+		if err := json.Unmarshal(sc.Bytes(), &s); err != nil {
+			t.Fatalf("stats line %q: %v", sc.Text(), err)
+		}
+		ss = append(ss, s)
+	}
+	return ss
+}
+
+// analyse takes the first and last simulated day's figures (while the
+// agent runs: not the halted nights) and the final energy comparison.
+func analyse(t *testing.T, ss []stats, start time.Time, days int) *result {
+	r := &result{days: days}
+	last := ss[len(ss)-1]
+	r.real = time.Duration(last.RealS * float64(time.Second))
+	r.simHours = last.Sim.Sub(start).Hours()
+	r.boots = last.Boots
+	r.energyWrites = last.EnergyWrites
+	r.violations = last.Violations
+	firstDayEnd := start.Add(24 * time.Hour)
+	lastDayStart := last.Sim.Add(-24 * time.Hour)
+	var rf, rl []int64
+	var hf, hl []uint64
+	up := 0.0
+	for i, s := range ss {
+		r.rssMax = max(r.rssMax, s.RSSKiB)
+		r.spoolMax = max(r.spoolMax, s.SpoolBytes)
+		if !s.Running {
+			continue
+		}
+		if i > 0 && ss[i-1].Running {
+			up += s.Sim.Sub(ss[i-1].Sim).Hours()
+		}
+		// Day 1 from its third hour (the heap settles after the start).
+		if s.Sim.After(start.Add(2*time.Hour)) && s.Sim.Before(firstDayEnd) {
+			rf, hf = append(rf, s.RSSKiB), append(hf, s.HeapKiB)
+			r.goFirst = max(r.goFirst, s.Goroutines)
+		}
+		if s.Sim.After(lastDayStart) {
+			rl, hl = append(rl, s.RSSKiB), append(hl, s.HeapKiB)
+			r.goLast = max(r.goLast, s.Goroutines)
+		}
+	}
+	r.upHours = up
+	r.rssFirst, r.rssLast = median(rf), median(rl)
+	r.heapFirst, r.heapLast = uint64(median(toInt(hf))), uint64(median(toInt(hl)))
+	for _, c := range last.Channels {
+		cr := channelResult{name: c.Name, veille: c.VeilleWh, measured: c.MeasuredExactWh, exact: c.ExactWh}
+		if c.MeasuredExactWh > 0 {
+			cr.errPct = 100 * (c.VeilleWh - c.MeasuredExactWh) / c.MeasuredExactWh
+		}
+		if r.upHours > 0 {
+			cr.coverage = 100 * (1 - c.UnmeasuredS/3600/r.upHours)
+		}
+		r.channels = append(r.channels, cr)
+	}
+	if len(rf) == 0 || len(rl) == 0 {
+		t.Fatalf("no stats while running on the first or last day (%d lines)", len(ss))
+	}
+	return r
+}
+
+func toInt(xs []uint64) []int64 {
+	out := make([]int64, len(xs))
+	for i, x := range xs {
+		out[i] = int64(x)
+	}
+	return out
+}
+
+func median(xs []int64) int64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]int64(nil), xs...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+func (r *result) lines() []string {
+	perHour := func(n int) float64 { return float64(n) / r.simHours }
+	l := []string{
+		fmt.Sprintf("%d simulated days (%.0f h, %.0f h with the agent running) at %gx in %s real; %d starts of the agent",
+			r.days, r.simHours, r.upHours, r.speed, r.real.Round(time.Second), r.boots),
+		fmt.Sprintf("RSS median day 1 %d KiB, day %d %d KiB (max %d KiB); heap %d → %d KiB; goroutines max day 1 %d, day %d %d",
+			r.rssFirst, r.days, r.rssLast, r.rssMax, r.heapFirst, r.heapLast, r.goFirst, r.days, r.goLast),
+	}
+	for _, c := range r.channels {
+		l = append(l, fmt.Sprintf("energy %-5s veille %.3f Wh, exact load over the sampled time %.3f Wh: %+.2f%% (samples cover %.1f%% of the uptime; exact load over all of it %.3f Wh)",
+			c.name, c.veille, c.measured, c.errPct, c.coverage, c.exact))
+	}
+	l = append(l,
+		fmt.Sprintf("state writes per simulated hour: energy.json %.2f (%d checkpoints), control.json %.3f, sleep records %.3f, spool appends %.2f; spool at most %d bytes",
+			perHour(r.writes["energy"]), r.energyWrites, perHour(r.writes["control"]), perHour(r.writes["record"]), perHour(r.writes["spool"]), r.spoolMax),
+		fmt.Sprintf("broker stopped %d times (%s in all): %d frames received by a persistent subscriber (%d by the demo's own listener), %d duplicates, %d lost, %d runs; violations %d",
+			r.outages, r.outage.Round(time.Second), r.frames, r.demoFrames, r.dupes, r.lost, r.runs, r.violations),
+	)
+	return l
+}
+
+func (r *result) print(t *testing.T) {
+	for _, l := range r.lines() {
+		fmt.Printf("soak: %s\n", l)
+	}
+}
+
+func (r *result) markdown() string {
+	var b strings.Builder
+	for _, l := range r.lines() {
+		b.WriteString("- " + l + "\n")
+	}
+	return b.String()
+}
+
+// --- the state directory's writes, counted with inotify ---------------------
+
+// watchWrites counts the writes in the state directory (files closed after
+// writing, renames into place) and appends to the spool's segments. The
+// returned function stops the count and gives it by kind.
+func watchWrites(t *testing.T, dirs ...string) func() map[string]int {
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		t.Fatalf("inotify: %v", err)
+	}
+	wds := map[int32]string{}
+	for _, d := range dirs {
+		wd, err := unix.InotifyAddWatch(fd, d, unix.IN_MOVED_TO|unix.IN_CLOSE_WRITE|unix.IN_MODIFY)
+		if err != nil {
+			t.Fatalf("inotify %s: %v", d, err)
+		}
+		wds[int32(wd)] = filepath.Base(d)
+	}
+	var mu sync.Mutex
+	counts := map[string]int{}
+	stop := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		defer unix.Close(fd)
+		buf := make([]byte, 256*1024)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			if n, _ := unix.Poll(pfd, 100); n <= 0 {
+				continue
+			}
+			n, err := unix.Read(fd, buf)
+			if err != nil {
+				continue
+			}
+			mu.Lock()
+			for off := 0; off+unix.SizeofInotifyEvent <= n; {
+				wd := int32(binary.NativeEndian.Uint32(buf[off:]))
+				mask := binary.NativeEndian.Uint32(buf[off+4:])
+				l := int(binary.NativeEndian.Uint32(buf[off+12:]))
+				name := strings.TrimRight(string(buf[off+unix.SizeofInotifyEvent:off+unix.SizeofInotifyEvent+l]), "\x00")
+				off += unix.SizeofInotifyEvent + l
+				switch {
+				case wds[wd] == "spool" && mask&unix.IN_MODIFY != 0:
+					counts["spool"]++
+				case mask&unix.IN_MOVED_TO == 0:
+				case name == "energy.json":
+					counts["energy"]++
+				case name == "control.json":
+					counts["control"]++
+				default:
+					counts["record"]++ // sleep and disk records, spool position
+				}
+			}
+			mu.Unlock()
+		}
+	}()
+	once := sync.OnceValue(func() map[string]int {
+		close(stop)
+		<-stopped
+		mu.Lock()
+		defer mu.Unlock()
+		return counts
+	})
+	t.Cleanup(func() { once() })
+	return once
+}
+
+// --- mosquitto ----------------------------------------------------------------
+
+// broker is a real mosquitto the test stops and restarts on the same port;
+// it saves its database at a clean stop, so a persistent session survives.
+type broker struct {
+	t      *testing.T
+	bin    string
+	conf   string
+	addr   string
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+func startBroker(t *testing.T) *broker {
+	bin, err := exec.LookPath("mosquitto")
+	if err != nil {
+		bin = "/usr/sbin/mosquitto"
+		if _, err := os.Stat(bin); err != nil {
+			t.Fatalf("mosquitto is not installed: `make test` installs it (apt-get install mosquitto)")
+		}
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	dir := t.TempDir()
+	b := &broker{t: t, bin: bin, conf: filepath.Join(dir, "mosquitto.conf"), addr: fmt.Sprintf("127.0.0.1:%d", port)}
+	os.WriteFile(b.conf, []byte(fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\nuser root\npersistence true\npersistence_location %s/\nmax_queued_messages 1000000\n", port, dir)), 0o644)
+	b.start()
+	t.Cleanup(func() { b.signal(syscall.SIGKILL) })
+	return b
+}
+
+func (b *broker) url() string { return "tcp://" + b.addr }
+
+func (b *broker) start() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	cmd := exec.Command(b.bin, "-c", b.conf)
+	if err := cmd.Start(); err != nil {
+		b.t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	b.cmd, b.exited = cmd, exited
+	for i := 0; i < 400; i++ {
+		if c, err := net.Dial("tcp", b.addr); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	b.t.Fatalf("mosquitto did not start on %s", b.addr)
+}
+
+func (b *broker) stop() { b.signal(syscall.SIGTERM) }
+
+func (b *broker) signal(sig syscall.Signal) {
+	b.mu.Lock()
+	cmd, exited := b.cmd, b.exited
+	b.cmd = nil
+	b.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	cmd.Process.Signal(sig)
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		<-exited
+	}
+}
+
+// subscriber keeps a persistent session (clean=false, QoS 1) on the
+// telemetry, so frames published while it reconnects wait for it.
+type subscriber struct {
+	mu   sync.Mutex
+	msgs [][]byte
+	cl   paho.Client
+}
+
+func newSubscriber(t *testing.T, url string) *subscriber {
+	s := &subscriber{}
+	opts := paho.NewClientOptions().AddBroker(url).SetClientID("soak-persistent").SetCleanSession(false).
+		SetOrderMatters(true).SetAutoReconnect(true).SetConnectRetry(true).
+		SetConnectRetryInterval(200 * time.Millisecond).SetMaxReconnectInterval(500 * time.Millisecond).
+		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
+			s.mu.Lock()
+			s.msgs = append(s.msgs, append([]byte(nil), m.Payload()...))
+			s.mu.Unlock()
+		})
+	s.cl = paho.NewClient(opts)
+	if tok := s.cl.Connect(); !tok.WaitTimeout(15*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscriber: %v", tok.Error())
+	}
+	if tok := s.cl.Subscribe("veille/soak/tele", 1, nil); !tok.WaitTimeout(15*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	t.Cleanup(func() { s.cl.Disconnect(100) })
+	return s
+}
+
+// check decodes the frames (their run and seq only, independently of
+// veille's codec) and counts duplicates and gaps per run.
+func (s *subscriber) check() (frames, dupes, lost, runs int) {
+	s.mu.Lock()
+	msgs := append([][]byte(nil), s.msgs...)
+	s.mu.Unlock()
+	seen := map[uint64]map[uint64]bool{}
+	for _, b := range msgs {
+		var m map[uint64]any
+		if cbor.Unmarshal(b, &m) != nil {
+			lost++ // undecodable counts as lost
+			continue
+		}
+		run, seq := num(m[1]), num(m[2])
+		if seen[run] == nil {
+			seen[run] = map[uint64]bool{}
+		}
+		if seen[run][seq] {
+			dupes++
+			continue
+		}
+		seen[run][seq] = true
+		frames++
+	}
+	for _, seqs := range seen {
+		lo, hi := uint64(math.MaxUint64), uint64(0)
+		for q := range seqs {
+			lo, hi = min(lo, q), max(hi, q)
+		}
+		lost += int(hi-lo+1) - len(seqs)
+	}
+	return frames, dupes, lost, len(seen)
+}
+
+func num(v any) uint64 {
+	switch x := v.(type) {
+	case uint64:
+		return x
+	case int64:
+		return uint64(x)
+	}
+	return 0
+}
+
+func tail(s string, n int) string {
+	ls := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(ls) > n {
+		ls = ls[len(ls)-n:]
+	}
+	return strings.Join(ls, "\n")
+}
