@@ -120,14 +120,15 @@ func TestBrokerOutage(t *testing.T) {
 			errs = append(errs, fmt.Errorf("frames %d to %d never arrived", seqs[i-1]+1, seqs[i]-1))
 		}
 	}
-	// Original timestamps: each frame starts one interval after the
-	// previous one's last sample, whenever it was delivered.
+	// Original timestamps: each frame starts after the previous one's last
+	// sample, whenever it was delivered (the frames taken during the outage
+	// are checked against the outage's time below).
 	for i := 1; i < len(seqs); i++ {
 		p, f := first[seqs[i-1]], first[seqs[i]]
 		if f.seq != p.seq+1 {
 			continue
 		}
-		if gap := time.UnixMilli(f.t0).Sub(p.end()); gap <= 0 || gap > time.Duration(3*f.dt/2)*time.Millisecond {
+		if gap := time.UnixMilli(f.t0).Sub(p.end()); gap <= 0 {
 			errs = append(errs, fmt.Errorf("frame %d starts %s after frame %d ends: not the time it was sampled", f.seq, gap, p.seq))
 		}
 	}

@@ -71,8 +71,9 @@ func sensorFaults(t *testing.T, faults []string) {
 	}
 	var errs []error
 	// A fault takes effect at the next sample; recovery waits for the
-	// sensor's retry backoff (at most 5 minutes) and one sample.
-	const settle, backoff = 20 * time.Second, 5*time.Minute + 20*time.Second
+	// sensor's retry backoff (at most 5 minutes) and one sample, and a few
+	// simulated minutes more on a loaded host.
+	const settle, backoff = 20 * time.Second, 9 * time.Minute
 	nullDuring := make([]int, len(spans))
 	okDuring := make([]int, len(spans))
 	backAfter := make([]time.Duration, len(spans))
