@@ -85,3 +85,14 @@ image-test:
 	./image/test-deps.sh
 	VEILLE_IMAGE=$${VEILLE_IMAGE:-$$(ls -t dist/veille-*-rpi-arm64.img | head -n1)} \
 		$(GO) test -count=1 -v -timeout 30m ./tests/image/
+
+.PHONY: faults-long soak
+
+## faults-long: the long variants of tests/faults (100 kills, longer broker outages, more sensor faults, noise on a sensor), verbose: each test prints what it injected and counted.
+faults-long: deps
+	VEILLE_LONG=1 $(GO) test -count=1 -v -timeout 60m ./tests/faults/
+
+## soak: 30 simulated days of veille demo against mosquitto (about ten minutes); the figures go to bin/soak.md (for BENCHMARKS.md, "Soak").
+soak: deps
+	@mkdir -p $(BIN)
+	VEILLE_SOAK=1 VEILLE_SOAK_REPORT=$(CURDIR)/$(BIN)/soak.md $(GO) test -count=1 -v -timeout 90m ./tests/soak/
