@@ -48,7 +48,14 @@ $GO tool pprof -sample_index=alloc_objects -lines -top -nodecount 40 -focus 'age
 
 if [ "$DURATION" != "0" ]; then
   step "footprint: veille and prometheus-node-exporter for $DURATION after $WARMUP"
-  $GO run -tags bench ./bench/footprint -veille bin/veille -warmup "$WARMUP" -duration "$DURATION" -out "$OUT/footprint.json"
+  # A twin with symbols (the same build without -s -w) runs under perf, when
+  # perf is there, to tell where veille's CPU goes; bin/veille is measured.
+  profile=()
+  if command -v perf >/dev/null 2>&1; then
+    $GO build -trimpath -o "$OUT/veille-symbols" ./cmd/veille
+    profile=(-profile-veille "$OUT/veille-symbols")
+  fi
+  $GO run -tags bench ./bench/footprint -veille bin/veille "${profile[@]}" -warmup "$WARMUP" -duration "$DURATION" -out "$OUT/footprint.json"
 fi
 
 step "report"

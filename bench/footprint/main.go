@@ -33,6 +33,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -45,11 +46,12 @@ import (
 	"github.com/veille/veille/bench"
 )
 
-// veilleConfig is the configuration veille runs with; %s are the state
-// directory and the broker URL.
+// veilleConfig is the configuration veille runs with; the %q are the node
+// name, the state directory, the broker URL, the topic prefix and the
+// discovery prefix.
 const veilleConfig = `# written by bench/footprint
 version = 1
-node = "bench"
+node = %q
 state_dir = %q
 log_level = "info"
 dry_run = true   # nothing on this machine is put to sleep
@@ -89,9 +91,11 @@ depth = "disks"
 
 [mqtt]
 broker = %q
+topic_prefix = %q
 
 [homeassistant]
 enabled = true
+discovery_prefix = %q
 state_interval = "60s"
 
 [telemetry]
@@ -115,6 +119,19 @@ type Result struct {
 	// meta, the first state: what every connection costs).
 	Startup Stream
 	Scrapes ScrapeStats
+	// CPUProfile is where a second veille (the same build with symbols, run
+	// alongside with its own topics) spent its CPU during the window, from
+	// perf: the share of samples under each function (children %).
+	CPUProfile []ProfileEntry `json:",omitempty"`
+	// CPUProfileSamples is the number of perf samples (cpu-clock, 1999 Hz).
+	CPUProfileSamples int    `json:",omitempty"`
+	ProfileNote       string `json:",omitempty"`
+}
+
+// ProfileEntry is one function of the CPU profile.
+type ProfileEntry struct {
+	Function string
+	Percent  float64
 }
 
 // Host identifies the machine.
@@ -176,11 +193,12 @@ func main() {
 	scrape := flag.Duration("scrape", 15*time.Second, "node-exporter scrape interval")
 	out := flag.String("out", "", "write the result as JSON to this file")
 	keep := flag.Bool("keep", false, "keep the temporary directory (configuration, logs)")
+	profile := flag.String("profile-veille", "", "a veille binary with symbols: run it too (its own topics) under perf during the window, to tell where its CPU goes")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res, err := run(ctx, *veilleBin, *exporterBin, *mosquittoBin, *warmup, *duration, *scrape, *keep)
+	res, err := run(ctx, *veilleBin, *exporterBin, *mosquittoBin, *profile, *warmup, *duration, *scrape, *keep)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -307,7 +325,7 @@ func version(bin string, args ...string) string {
 	return line
 }
 
-func run(ctx context.Context, veilleBin, exporterBin, mosquittoBin string, warmup, duration, scrapeEvery time.Duration, keep bool) (*Result, error) {
+func run(ctx context.Context, veilleBin, exporterBin, mosquittoBin, profileBin string, warmup, duration, scrapeEvery time.Duration, keep bool) (*Result, error) {
 	var err error
 	if mosquittoBin, err = findBin(mosquittoBin, "mosquitto", "/usr/sbin"); err != nil {
 		return nil, err
@@ -366,12 +384,8 @@ func run(ctx context.Context, veilleBin, exporterBin, mosquittoBin string, warmu
 	}
 
 	// veille.
-	stateDir := filepath.Join(dir, "state")
-	if err := os.Mkdir(stateDir, 0o755); err != nil {
-		return nil, err
-	}
-	cfg := filepath.Join(dir, "veille.toml")
-	if err := os.WriteFile(cfg, fmt.Appendf(nil, veilleConfig, stateDir, url), 0o644); err != nil {
+	cfg, err := writeConfig(dir, "bench", url, "veille", "homeassistant")
+	if err != nil {
 		return nil, err
 	}
 	if out, err := exec.Command(veilleBin, "check", "--config", cfg).CombinedOutput(); err != nil {
@@ -398,6 +412,27 @@ func run(ctx context.Context, veilleBin, exporterBin, mosquittoBin string, warmu
 		return nil, err
 	}
 
+	// The profiled twin: same configuration, topics nobody counts.
+	var prof *profiler
+	if profileBin != "" {
+		perf, err := exec.LookPath("perf")
+		if err != nil {
+			res.ProfileNote = "perf is not installed: no CPU profile"
+			log.Print(res.ProfileNote)
+		} else {
+			pcfg, err := writeConfig(dir, "bench-profile", url, "veille-profile", "homeassistant-profile")
+			if err != nil {
+				return nil, err
+			}
+			twin, err := start(dir, "veille-profile", profileBin, "run", "--config", pcfg)
+			if err != nil {
+				return nil, err
+			}
+			defer twin.stop()
+			prof = &profiler{perf: perf, pid: twin.cmd.Process.Pid, data: filepath.Join(dir, "perf.data"), dir: dir}
+		}
+	}
+
 	vm := &meter{pid: v.cmd.Process.Pid}
 	em := &meter{pid: ex.cmd.Process.Pid}
 	sc := &scraper{url: fmt.Sprintf("http://127.0.0.1:%d/metrics", exPort)}
@@ -417,6 +452,13 @@ func run(ctx context.Context, veilleBin, exporterBin, mosquittoBin string, warmu
 	}
 	vm.mark()
 	em.mark()
+	if prof != nil {
+		if err := prof.start(duration); err != nil {
+			res.ProfileNote = err.Error()
+			log.Print(err)
+			prof = nil
+		}
+	}
 	for time.Now().Before(windowEnd) {
 		next := time.Now().Add(time.Minute)
 		if windowEnd.Before(next) {
@@ -438,7 +480,99 @@ func run(ctx context.Context, veilleBin, exporterBin, mosquittoBin string, warmu
 	res.Exporter = em.result(exporterBin, duration)
 	res.Streams, res.Startup = ctr.streams(windowStart, windowEnd)
 	res.Scrapes = sc.stats(duration)
+	if prof != nil {
+		if res.CPUProfile, res.CPUProfileSamples, err = prof.report(); err != nil {
+			res.ProfileNote = err.Error()
+			log.Print(err)
+		}
+	}
 	return res, nil
+}
+
+// writeConfig writes a veille configuration with its own state directory.
+func writeConfig(dir, node, url, prefix, discovery string) (string, error) {
+	state := filepath.Join(dir, node+"-state")
+	if err := os.Mkdir(state, 0o755); err != nil {
+		return "", err
+	}
+	cfg := filepath.Join(dir, node+".toml")
+	return cfg, os.WriteFile(cfg, fmt.Appendf(nil, veilleConfig, node, state, url, prefix, discovery), 0o644)
+}
+
+// ---- CPU profile ----
+
+// profiler samples one process with perf for the window.
+type profiler struct {
+	perf, data, dir string
+	pid             int
+	rec             *child
+}
+
+func (p *profiler) start(d time.Duration) error {
+	c, err := start(p.dir, "perf", p.perf, "record", "-e", "cpu-clock", "-F", "1999", "-g", "-o", p.data,
+		"-p", strconv.Itoa(p.pid), "--", "sleep", strconv.Itoa(int(d.Seconds())))
+	if err != nil {
+		return fmt.Errorf("perf record: %w", err)
+	}
+	p.rec = c
+	return nil
+}
+
+// profileRoots are the functions the report shows: veille's own, the MQTT
+// client's, and the Go runtime's background work.
+var profileRoots = regexp.MustCompile(`^(github\.com/veille/veille/|github\.com/eclipse/paho|runtime\.(sysmon|gcBgMarkWorker|bgsweep|bgscavenge|schedule|findRunnable)$)`)
+
+var perfLine = regexp.MustCompile(`^\s*([\d.]+)%\s+([\d.]+)%\s+\[[.k]\]\s+(\S+)`)
+
+func (p *profiler) report() ([]ProfileEntry, int, error) {
+	select {
+	case err := <-p.rec.done:
+		p.rec.done <- err
+		if err != nil {
+			b, _ := os.ReadFile(p.rec.log)
+			return nil, 0, fmt.Errorf("perf record: %v: %s", err, tail(b, 2000))
+		}
+	case <-time.After(30 * time.Second):
+		p.rec.stop()
+		return nil, 0, errors.New("perf record did not finish")
+	}
+	out, err := exec.Command(p.perf, "report", "-i", p.data, "--children", "--sort", "symbol", "--stdio").Output()
+	if err != nil {
+		return nil, 0, fmt.Errorf("perf report: %w", err)
+	}
+	var entries []ProfileEntry
+	samples := 0
+	s := bufio.NewScanner(bytes.NewReader(out))
+	s.Buffer(make([]byte, 1<<20), 1<<20)
+	for s.Scan() {
+		line := s.Text()
+		if v, ok := strings.CutPrefix(line, "# Samples: "); ok {
+			f := strings.Fields(v)
+			if len(f) > 0 {
+				n, _ := strconv.ParseFloat(strings.TrimRight(f[0], "KM"), 64)
+				switch {
+				case strings.HasSuffix(f[0], "K"):
+					n *= 1e3
+				case strings.HasSuffix(f[0], "M"):
+					n *= 1e6
+				}
+				samples = int(n)
+			}
+		}
+		m := perfLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		fn := strings.ReplaceAll(m[3], "%2e", ".")
+		if !profileRoots.MatchString(fn) {
+			continue
+		}
+		pct, _ := strconv.ParseFloat(m[1], 64)
+		if pct >= 1 {
+			entries = append(entries, ProfileEntry{fn, pct})
+		}
+	}
+	return entries, samples, s.Err()
 }
 
 func sleepUntil(ctx context.Context, t time.Time, children ...*child) error {

@@ -366,8 +366,14 @@ type footprint struct {
 		PerDay                     float64
 		PerDayBasis                string
 	}
-	Startup struct{ Messages, Payload, Packets int }
-	Scrapes struct {
+	Startup    struct{ Messages, Payload, Packets int }
+	CPUProfile []struct {
+		Function string
+		Percent  float64
+	}
+	CPUProfileSamples int
+	ProfileNote       string
+	Scrapes           struct {
 		Count, Gzip, Plain, Errors int
 		PerDayGzip                 float64
 	}
@@ -435,5 +441,19 @@ func footprintSection(fp footprint) string {
 	}
 	fmt.Fprintf(&w, "| at connection (discovery, meta, schedule, first state; before the window) | %d | %d | %d | once per connection | |\n",
 		fp.Startup.Messages, fp.Startup.Payload, fp.Startup.Packets)
+	switch {
+	case len(fp.CPUProfile) > 0:
+		fmt.Fprintf(&w, "\nWhere veille's CPU goes (perf, cpu-clock at 1999 Hz, %d samples over the window, of a twin with symbols run alongside; share of samples under each function, nested functions overlap):\n\n| function | share |\n|---|---|\n", fp.CPUProfileSamples)
+		n := 0
+		for _, e := range fp.CPUProfile {
+			if n == 25 {
+				break
+			}
+			fmt.Fprintf(&w, "| `%s` | %.1f %% |\n", strings.TrimPrefix(e.Function, "github.com/veille/veille/"), e.Percent)
+			n++
+		}
+	case fp.ProfileNote != "":
+		fmt.Fprintf(&w, "\nNo CPU profile: %s.\n", fp.ProfileNote)
+	}
 	return w.String()
 }
