@@ -19,6 +19,7 @@ import (
 // veille's spool, frames that reached the broker while the subscriber was
 // away come from the broker's persistence.
 func TestBrokerOutage(t *testing.T) {
+	t.Parallel()
 	const speed = 300.0
 	cycles, outage, away := 1, 3*time.Second, 1500*time.Millisecond
 	runFor := 2 * time.Hour // simulated

@@ -86,6 +86,7 @@ func failures(d *demo) int {
 // window too), nor within min_awake after the jump; then the Pi halts with
 // its alarm at 06:30 of the true date, boots once at 06:30 and stays up.
 func TestClock1970Boot(t *testing.T) {
+	t.Parallel()
 	const speed = 600.0
 	b := startBroker(t, false)
 	sub := subscribe(t, b.URL(), "faults-1970", true, "veille/demo/tele")
@@ -164,6 +165,7 @@ func TestClock1970Boot(t *testing.T) {
 // evening's window (they must not sleep before min_awake has passed since
 // the jump).
 func TestClockSteps(t *testing.T) {
+	t.Parallel()
 	const speed = 600.0
 	b := startBroker(t, false)
 	from := time.Date(2026, 6, 1, 21, 0, 0, 0, paris)
@@ -173,34 +175,37 @@ func TestClockSteps(t *testing.T) {
 		`{"at":"+150m","do":"clock","step":"2h"}`,     // world 23:30: wall 22:00 → 00:00
 		`{"at":"+155m","do":"clock","step":"21h30m"}`, // world 23:35: wall 00:05 → 21:35 the next day
 	}
-	end := 195 * time.Minute // world 00:15
+	end := 215 * time.Minute // world 00:35
 	d := startDemo(t, "--config", conf, "--from", from.Format("2006-01-02 15:04"), "--speed", fmt.Sprint(speed),
 		"--broker", b.URL(), "--for", "0", "--scenario", scenario(t, append(steps, fmt.Sprintf(`{"at":"+%s","do":"stop"}`, end))...))
 	d.wait(time.Duration(float64(end)/speed) + 90*time.Second)
 
 	ss := seqs(d)
 	var errs []error
-	// The upper bounds leave a few simulated minutes for a loaded host (at
-	// 600x a stall of half a second is five simulated minutes); a wrong
+	// Each expectation starts at the event that causes it (a step happens a
+	// little after its "at" on a loaded host) and leaves a few simulated
+	// minutes (at 600x a stall of half a second is five of them); a wrong
 	// decision is off by an hour or more.
+	step1, step2, step3 := d.applied(1), d.applied(2), d.applied(3)
+	const slack = 8 * time.Minute
 	want := []struct {
 		name     string
-		from, to time.Duration // world time after the start
+		from, to time.Time // world time
 	}{
-		{"disks-asleep", 30 * time.Minute, 38 * time.Minute},   // 21:30, the window
-		{"disks-awake", 40 * time.Minute, 48 * time.Minute},    // the step back: 20:10 is outside
-		{"disks-asleep", 120 * time.Minute, 128 * time.Minute}, // wall 21:30 again (world 23:00)
-		{"disks-awake", 150 * time.Minute, 155 * time.Minute},  // the step forward: 00:00 is outside
-		{"disks-asleep", 185 * time.Minute, 194 * time.Minute}, // in the window by the jump, after min_awake (30m)
+		{"disks-asleep", from.Add(30 * time.Minute), from.Add(30*time.Minute + slack)},   // 21:30, the window
+		{"disks-awake", step1, step1.Add(slack)},                                         // the step back: 20:10 is outside
+		{"disks-asleep", from.Add(120 * time.Minute), from.Add(120*time.Minute + slack)}, // wall 21:30 again (world 23:00)
+		{"disks-awake", step2, step2.Add(slack)},                                         // the step forward: 00:00 is outside
+		{"disks-asleep", step3.Add(30 * time.Minute), step3.Add(30*time.Minute + slack)}, // in the window by the jump, after min_awake (30m)
 	}
 	if len(ss) != len(want) {
 		errs = append(errs, fmt.Errorf("%d sequences, want %d: %s", len(ss), len(want), names(ss)))
 	}
 	for i := range min(len(ss), len(want)) {
 		w, s := want[i], ss[i]
-		if s.name != w.name || s.at.Before(from.Add(w.from)) || s.at.After(from.Add(w.to)) {
+		if s.name != w.name || s.at.Before(w.from) || s.at.After(w.to) {
 			errs = append(errs, fmt.Errorf("sequence %d is %s, want %s between %s and %s (world)", i+1, s, w.name,
-				from.Add(w.from).In(paris).Format("15:04"), from.Add(w.to).In(paris).Format("15:04")))
+				w.from.In(paris).Format("15:04:05"), w.to.In(paris).Format("15:04:05")))
 		}
 	}
 	if err := alternate(ss); err != nil {
@@ -225,6 +230,7 @@ func TestClockSteps(t *testing.T) {
 // March, when 02:00–03:00 does not exist (02:30 becomes 03:00 CEST and the
 // two windows touch: the disks sleep on into the halt, with no wake between).
 func TestDSTNights(t *testing.T) {
+	t.Parallel()
 	const speed = 1000.0
 	conf := cfg{Enabled: true, Windows: window("dst", "01:30", "02:30", "disks") + window("night", "03:00", "06:30", "system")}.write(t)
 	utc := func(s string) time.Time {
@@ -257,6 +263,7 @@ func TestDSTNights(t *testing.T) {
 	}
 	for _, n := range nights {
 		t.Run(n.name, func(t *testing.T) {
+			t.Parallel()
 			b := startBroker(t, false)
 			d := startDemo(t, "--config", conf, "--from", n.from.Format(time.RFC3339), "--speed", fmt.Sprint(speed),
 				"--broker", b.URL(), "--for", "0", "--scenario", scenario(t, fmt.Sprintf(`{"at":"+%s","do":"stop"}`, n.until)))

@@ -752,6 +752,19 @@ func (d *demo) steps(sequence string) []record {
 	return out
 }
 
+// applied is the world time at which the scenario event on line (of the
+// scenario file) happened: on a loaded host a little after its "at".
+func (d *demo) applied(line int) time.Time {
+	d.t.Helper()
+	for _, r := range d.records("scenario") {
+		if r.str("line") == fmt.Sprint(line) {
+			return r.sim()
+		}
+	}
+	d.t.Fatalf("the scenario event of line %d never happened", line)
+	return time.Time{}
+}
+
 // sequences are the power sequences veille started, in order.
 func (d *demo) sequences() []record { return d.records("power sequence starts") }
 

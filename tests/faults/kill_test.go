@@ -33,6 +33,7 @@ import (
 // telemetry and in the Home Assistant state, never go backwards across the
 // restarts. A last clean stop writes exact counters.
 func TestKillAgent(t *testing.T) {
+	t.Parallel()
 	kills, tears := 10, 2
 	if long() {
 		kills, tears = 100, 10

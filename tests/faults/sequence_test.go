@@ -95,6 +95,7 @@ func anyContains(xs []string, sub ...string) bool {
 // disk stays mounted; veille retries every 5 minutes and the disks sleep
 // once the file is closed.
 func TestBusyDisk(t *testing.T) {
+	t.Parallel()
 	d, sub := seqDemo(t, "22:30",
 		`{"at":"+0s","do":"open","id":"film","path":"/srv/media/film.mkv","process":"vlc"}`,
 		`{"at":"+35m","do":"close","id":"film"}`, // 21:55
@@ -138,7 +139,7 @@ func TestBusyDisk(t *testing.T) {
 			asleepAt = s.sim()
 		}
 	}
-	closeAt := seqFrom.Add(35 * time.Minute)
+	closeAt := d.applied(2)
 	// The next retry (every 5 minutes; some more on a loaded host).
 	if asleepAt.IsZero() || asleepAt.Before(closeAt) || asleepAt.After(closeAt.Add(12*time.Minute)) {
 		errs = append(errs, fmt.Errorf("the disk spun down at %s; want at the first retry after the file closed at %s", asleepAt.Format("15:04:05"), closeAt.Format("15:04")))
@@ -157,6 +158,7 @@ func TestBusyDisk(t *testing.T) {
 // TestUnitRefusesToStop: jellyfin's stop job fails; nothing is unmounted,
 // the disk keeps serving, and every retry fails the same way and says so.
 func TestUnitRefusesToStop(t *testing.T) {
+	t.Parallel()
 	d, sub := seqDemo(t, "22:30",
 		`{"at":"+0s","do":"refuse-stop","unit":"jellyfin.service"}`,
 		`{"at":"+40m","do":"stop"}`)
@@ -202,6 +204,7 @@ func TestUnitRefusesToStop(t *testing.T) {
 // server keeps serving, veille retries, and once the drive answers again
 // (22:05) the next retry mounts it and starts jellyfin.
 func TestDiskDoesNotComeBack(t *testing.T) {
+	t.Parallel()
 	d, sub := seqDemo(t, "21:50",
 		`{"at":"+20m","do":"disk","disk":"sda","fault":"no-spin-up"}`, // 21:40
 		`{"at":"+45m","do":"disk","disk":"sda","fault":"none"}`,       // 22:05

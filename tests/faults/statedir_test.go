@@ -184,6 +184,7 @@ func persistRun(t *testing.T, state, what, cause string, block, unblock func()) 
 
 // TestStateDirFull fills the state directory's filesystem (ENOSPC).
 func TestStateDirFull(t *testing.T) {
+	t.Parallel()
 	state := tmpfs(t, 256<<10)
 	var filler string
 	var filled int64
@@ -196,6 +197,7 @@ func TestStateDirFull(t *testing.T) {
 // TestStateDirReadOnly makes the state directory read-only: a remount of
 // its tmpfs as root, a directory without write permission otherwise.
 func TestStateDirReadOnly(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() == 0 {
 		state := tmpfs(t, 1<<20)
 		persistRun(t, state, "read-only", "read-only file system",
@@ -222,6 +224,7 @@ func TestStateDirReadOnly(t *testing.T) {
 // start): it must still measure and report, spooling telemetry elsewhere,
 // and say that nothing is saved.
 func TestStateDirReadOnlyAtStart(t *testing.T) {
+	t.Parallel()
 	var state string
 	if os.Geteuid() == 0 {
 		state = tmpfs(t, 1<<20)

@@ -228,7 +228,7 @@ type stats struct {
 func TestSoak(t *testing.T) {
 	days, speed := 1, 3000.0
 	if os.Getenv("VEILLE_SOAK") == "1" {
-		days, speed = 30, 6000
+		days, speed = 30, 3000
 		if n, err := strconv.Atoi(os.Getenv("VEILLE_SOAK_DAYS")); err == nil && n > 0 {
 			days = n
 		}
