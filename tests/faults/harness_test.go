@@ -667,16 +667,6 @@ func (d *demo) waitLog(timeout time.Duration, what string, pred func(record) boo
 	return found
 }
 
-// exited reports whether the process has ended.
-func (d *demo) exited() bool {
-	select {
-	case <-d.done:
-		return true
-	default:
-		return false
-	}
-}
-
 // wait waits for the demo to end by itself (a scenario's stop) and fails
 // the test if it does not, or if it exits with an error.
 func (d *demo) wait(timeout time.Duration) {
