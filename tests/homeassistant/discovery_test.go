@@ -196,8 +196,8 @@ func TestDeviceDiscovery(t *testing.T) {
 	const topic = "homeassistant/device/demo/config"
 
 	// Published at connect, without waiting for Home Assistant to ask.
-	rec.waitFor(topic, 0, 30*time.Second, "discovery after connect", nil)
-	rec.waitFor("veille/demo/state", 0, 30*time.Second, "a state from the running control loop", func(m message) bool {
+	rec.waitFor(topic, 0, patience, "discovery after connect", nil)
+	rec.waitFor("veille/demo/state", 0, patience, "a state from the running control loop", func(m message) bool {
 		s, err := parseState(m.payload)
 		return err == nil && s.Scheduler == "awake"
 	})
@@ -209,6 +209,16 @@ func TestDeviceDiscovery(t *testing.T) {
 	sched := retainedOn(t, broker, "veille/demo/schedule")
 	checkSchedule(t, sched, quietStart.Add(9*time.Hour+30*time.Minute), quietStart.Add(18*time.Hour+30*time.Minute))
 	stateNow, _ := rec.last("veille/demo/state", 0)
+	if s, err := parseState(stateNow.payload); err == nil {
+		for k, ch := range s.Ch {
+			if ch.V == nil || ch.A == nil || ch.W == nil {
+				t.Errorf("channel %s has no reading in a running demo: %s", k, abbrev(stateNow.payload))
+			}
+		}
+		if s.SoCTemp == nil {
+			t.Errorf("no SoC temperature in a running demo")
+		}
+	}
 
 	e := haExpect{prefix: "veille", node: "demo", states: map[string][]byte{"veille/demo/state": stateNow.payload, "veille/demo/schedule": sched}}
 	ents, probs := checkDevicePayload(disc, e)
@@ -224,12 +234,12 @@ func TestDeviceDiscovery(t *testing.T) {
 	mark := rec.count()
 	publish(t, ha, "homeassistant/status", 0, false, []byte("offline"))
 	publish(t, ha, "homeassistant/status", 0, false, []byte("online"))
-	again := rec.waitFor(topic, mark, 15*time.Second, "discovery after Home Assistant's birth", nil)
-	rec.waitFor("veille/demo/state", again.n, 15*time.Second, "state after the re-announcement", nil)
+	again := rec.waitFor(topic, mark, patience, "discovery after Home Assistant's birth", nil)
+	rec.waitFor("veille/demo/state", again.n, patience, "state after the re-announcement", nil)
 	if string(again.payload) != string(disc) {
 		t.Errorf("the re-announced discovery differs from the retained one")
 	}
-	v.waitOutput("stderr", regexp.MustCompile(`Home Assistant is online, announcing again`), 10*time.Second)
+	v.waitOutput("stderr", regexp.MustCompile(`Home Assistant is online, announcing again`), patience)
 
 	states := rec.on("veille/demo/state", 0)
 	checkStates(t, states, m)
@@ -290,11 +300,11 @@ func TestComponentDiscovery(t *testing.T) {
 
 	m := readMeta(t, retainedOn(t, broker, "house/attic/meta"))
 	// The demo's own subscriber follows the configured prefix too.
-	v.waitOutput("stdout", regexp.MustCompile(`decoded from MQTT: frame`), 30*time.Second)
+	v.waitOutput("stdout", regexp.MustCompile(`decoded from MQTT: frame`), patience)
 	want := expectedEntities(m)
 	configRE := regexp.MustCompile(`^homeassistant/[a-z_]+/attic/([a-z0-9_]+)/config$`)
 	var msgs map[string][]byte
-	waitUntil(t, 30*time.Second, "a config for every documented entity", func() bool {
+	waitUntil(t, patience, "a config for every documented entity", func() bool {
 		msgs = map[string][]byte{}
 		keys := map[string]bool{}
 		for _, msg := range rec.matching(configRE, 0) {
@@ -311,7 +321,7 @@ func TestComponentDiscovery(t *testing.T) {
 	if n := len(rec.on("homeassistant/device/attic/config", 0)); n > 0 {
 		t.Errorf("component mode also published %d device configs", n)
 	}
-	rec.waitFor("house/attic/state", 0, 30*time.Second, "a state", nil)
+	rec.waitFor("house/attic/state", 0, patience, "a state", nil)
 	stateNow, _ := rec.last("house/attic/state", 0)
 	sched := retainedOn(t, broker, "house/attic/schedule")
 	e := haExpect{prefix: "house", node: "attic", states: map[string][]byte{"house/attic/state": stateNow.payload, "house/attic/schedule": sched}}

@@ -18,7 +18,7 @@ func TestNightStory(t *testing.T) {
 	broker := mosquitto(t)
 	rec := record(t, broker)
 	v := startVeille(t, "demo", "--broker", broker, "--speed", "300", "--for", "0", "-v")
-	rec.waitFor("homeassistant/device/demo/config", 0, 30*time.Second, "discovery", nil)
+	rec.waitFor("homeassistant/device/demo/config", 0, patience, "discovery", nil)
 	disc := retainedOn(t, broker, "homeassistant/device/demo/config")
 	var d struct {
 		Components map[string]map[string]any `json:"components"`
@@ -34,8 +34,8 @@ func TestNightStory(t *testing.T) {
 	}
 
 	// 22:15: someone presses the button (short: stay awake).
-	v.waitOutput("stdout", regexp.MustCompile(`button short press`), 60*time.Second)
-	ev := rec.waitFor("veille/demo/event", 0, 30*time.Second, "the button event", nil)
+	v.waitOutput("stdout", regexp.MustCompile(`button short press`), patience)
+	ev := rec.waitFor("veille/demo/event", 0, patience, "the button event", nil)
 	var e map[string]any
 	if err := json.Unmarshal(ev.payload, &e); err != nil || !slices.Contains(types, e["event_type"]) {
 		t.Errorf("event %s (%v): event_type must be one of the entity's event_types %v", ev.payload, err, types)
@@ -45,8 +45,8 @@ func TestNightStory(t *testing.T) {
 	}
 
 	// The night: a scheduled halt, announced, then the RTC wake.
-	v.waitOutput("stdout", regexp.MustCompile(`the Pi is off .*RTC alarm at 06:30`), 90*time.Second)
-	off := rec.waitFor("veille/demo/status", 0, 30*time.Second, "offline before the halt", func(m message) bool { return string(m.payload) == "offline" })
+	v.waitOutput("stdout", regexp.MustCompile(`the Pi is off .*RTC alarm at 06:30`), patience)
+	off := rec.waitFor("veille/demo/status", 0, patience, "offline before the halt", func(m message) bool { return string(m.payload) == "offline" })
 	var sched []byte
 	for _, s := range rec.on("veille/demo/schedule", 0) {
 		if s.n < off.n {
@@ -61,9 +61,9 @@ func TestNightStory(t *testing.T) {
 	} else if w, err := time.Parse(time.RFC3339, *sj.NextWake); err != nil || w.Format("15:04") != "06:30" {
 		t.Errorf("the schedule before the halt says it wakes at %s", *sj.NextWake)
 	}
-	v.waitOutput("stdout", regexp.MustCompile(`RTC alarm: the Pi booted`), 60*time.Second)
-	on := rec.waitFor("veille/demo/status", off.n, 30*time.Second, "online after the wake", func(m message) bool { return string(m.payload) == "online" })
-	rec.waitFor("veille/demo/state", on.n, 30*time.Second, "a state after the wake", nil)
+	v.waitOutput("stdout", regexp.MustCompile(`RTC alarm: the Pi booted`), patience)
+	on := rec.waitFor("veille/demo/status", off.n, patience, "online after the wake", func(m message) bool { return string(m.payload) == "online" })
+	rec.waitFor("veille/demo/state", on.n, patience, "a state after the wake", nil)
 	v.stop()
 	checkStates(t, rec.on("veille/demo/state", 0), readMeta(t, retainedOn(t, broker, "veille/demo/meta")))
 }

@@ -61,7 +61,7 @@ func TestListenSurvivesGarbage(t *testing.T) {
 		}
 		return false
 	}
-	waitUntil(t, 30*time.Second, "veille listen decodes a first frame", func() bool {
+	waitUntil(t, patience, "veille listen decodes a first frame", func() bool {
 		publish(t, pub, topic, 1, false, validFrame(t, 1, nil))
 		time.Sleep(100 * time.Millisecond)
 		return seen(1)
@@ -106,7 +106,7 @@ func TestListenSurvivesGarbage(t *testing.T) {
 		publish(t, pub, topic, 1, false, g)
 	}
 	publish(t, pub, topic, 1, false, validFrame(t, 100, nil))
-	waitUntil(t, 30*time.Second, "veille listen decodes the valid frame after the garbage", func() bool { return seen(100) })
+	waitUntil(t, patience, "veille listen decodes the valid frame after the garbage", func() bool { return seen(100) })
 
 	lines := listenLines(t, l.stdout.String())[before:]
 	var errs int

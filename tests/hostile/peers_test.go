@@ -25,6 +25,10 @@ import (
 
 var veilleBin string
 
+// patience bounds every wait for something that should happen: generous,
+// as the machine may be loaded (2 cores, other packages' tests, fuzzing).
+const patience = 60 * time.Second
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "veille-hostile-")
 	if err != nil {
@@ -82,7 +86,7 @@ func mosquitto(t *testing.T, listener string) string {
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(patience)
 	for time.Now().Before(deadline) {
 		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
@@ -142,7 +146,7 @@ func record(t *testing.T, broker string, filters ...string) *recorder {
 			r.msgs = append(r.msgs, message{n: len(r.msgs), topic: m.Topic(), payload: append([]byte(nil), m.Payload()...), retained: m.Retained()})
 			r.mu.Unlock()
 		})
-		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		if !tok.WaitTimeout(patience) || tok.Error() != nil {
 			t.Fatalf("subscribe %s: %v", f, tok.Error())
 		}
 	}
@@ -155,7 +159,7 @@ func connect(t *testing.T, broker, id string) paho.Client {
 	t.Helper()
 	opts := paho.NewClientOptions().AddBroker(broker).SetClientID(id).SetOrderMatters(true).SetAutoReconnect(false)
 	c := paho.NewClient(opts)
-	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+	if tok := c.Connect(); !tok.WaitTimeout(patience) || tok.Error() != nil {
 		t.Fatalf("connect %s to %s: %v", id, broker, tok.Error())
 	}
 	t.Cleanup(func() { c.Disconnect(100) })
@@ -229,7 +233,7 @@ func abbrev(b []byte) string {
 func publish(t *testing.T, c paho.Client, topic string, qos byte, retained bool, payload []byte) {
 	t.Helper()
 	tok := c.Publish(topic, qos, retained, payload)
-	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+	if !tok.WaitTimeout(patience) || tok.Error() != nil {
 		t.Fatalf("publish %s: %v", topic, tok.Error())
 	}
 }
@@ -362,7 +366,7 @@ func quietDemo(t *testing.T, broker string, extra ...string) *veille {
 	t.Helper()
 	args := append([]string{"demo", "--broker", broker, "--from", quietStart.Format("2006-01-02 15:04"), "--speed", "60", "--for", "0", "-v"}, extra...)
 	v := startVeille(t, args...)
-	v.waitOutput("stderr", regexp.MustCompile(`connected to the MQTT broker`), 30*time.Second)
+	v.waitOutput("stderr", regexp.MustCompile(`connected to the MQTT broker`), patience)
 	return v
 }
 

@@ -102,7 +102,7 @@ func (p *pki) client(t *testing.T, broker, id string) paho.Client {
 	opts := paho.NewClientOptions().AddBroker(broker).SetClientID(id).SetAutoReconnect(false).
 		SetTLSConfig(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
 	c := paho.NewClient(opts)
-	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+	if tok := c.Connect(); !tok.WaitTimeout(patience) || tok.Error() != nil {
 		t.Fatalf("connect %s to %s: %v", id, broker, tok.Error())
 	}
 	t.Cleanup(func() { c.Disconnect(100) })
@@ -156,14 +156,14 @@ func TestTLSVerification(t *testing.T) {
 
 	t.Run("no ca_file", func(t *testing.T) {
 		v := startVeille(t, "run", "--config", runConfig(t, "tls1", fmt.Sprintf("broker = %q", broker)))
-		v.waitOutput("stderr", regexp.MustCompile(`cannot connect to the MQTT broker.*(unknown authority|not trusted|certificate)`), 30*time.Second)
+		v.waitOutput("stderr", regexp.MustCompile(`cannot connect to the MQTT broker.*(unknown authority|not trusted|certificate)`), patience)
 		if strings.Contains(v.stderr.String(), "connected to the MQTT broker") {
 			t.Errorf("veille connected to a broker it cannot verify")
 		}
 	})
 	t.Run("ca_file", func(t *testing.T) {
 		v := startVeille(t, "run", "--config", runConfig(t, "tls2", fmt.Sprintf("broker = %q\nca_file = %q", broker, p.caFile)))
-		v.waitOutput("stderr", regexp.MustCompile(`connected to the MQTT broker`), 30*time.Second)
+		v.waitOutput("stderr", regexp.MustCompile(`connected to the MQTT broker`), patience)
 		c := p.client(t, broker, "tls-reader")
 		got := make(chan string, 1)
 		c.Subscribe("veille/tls2/status", 1, func(_ paho.Client, m paho.Message) {
@@ -177,7 +177,7 @@ func TestTLSVerification(t *testing.T) {
 			if s != "online" {
 				t.Errorf("status %q over TLS, want online", s)
 			}
-		case <-time.After(15 * time.Second):
+		case <-time.After(patience):
 			t.Errorf("nothing from veille over TLS")
 		}
 		if strings.Contains(v.stderr.String(), "verification is OFF") {
@@ -186,15 +186,15 @@ func TestTLSVerification(t *testing.T) {
 	})
 	t.Run("wrong host name", func(t *testing.T) {
 		v := startVeille(t, "run", "--config", runConfig(t, "tls3", fmt.Sprintf("broker = %q\nca_file = %q", wrongName, p.caFile)))
-		v.waitOutput("stderr", regexp.MustCompile(`cannot connect to the MQTT broker.*(broker\.invalid|not 127\.0\.0\.1|valid for)`), 30*time.Second)
+		v.waitOutput("stderr", regexp.MustCompile(`cannot connect to the MQTT broker.*(broker\.invalid|not 127\.0\.0\.1|valid for)`), patience)
 		if strings.Contains(v.stderr.String(), "connected to the MQTT broker") {
 			t.Errorf("veille connected to a broker whose certificate names another host")
 		}
 	})
 	t.Run("insecure_skip_verify", func(t *testing.T) {
 		v := startVeille(t, "run", "--config", runConfig(t, "tls4", fmt.Sprintf("broker = %q\ninsecure_skip_verify = true", broker)))
-		v.waitOutput("stderr", regexp.MustCompile(`connected to the MQTT broker`), 30*time.Second)
-		v.waitOutput("stderr", regexp.MustCompile(`TLS certificate verification is OFF`), 10*time.Second)
+		v.waitOutput("stderr", regexp.MustCompile(`connected to the MQTT broker`), patience)
+		v.waitOutput("stderr", regexp.MustCompile(`TLS certificate verification is OFF`), patience)
 	})
 	t.Run("listen", func(t *testing.T) {
 		out, err := exec.Command(veilleBin, "listen", "--broker", broker).CombinedOutput()
@@ -203,7 +203,7 @@ func TestTLSVerification(t *testing.T) {
 		}
 		l := startVeille(t, "listen", "--broker", broker, "--ca-file", p.caFile, "--node", "tls5")
 		pub := p.client(t, broker, "tls-pub")
-		waitUntil(t, 30*time.Second, "veille listen over TLS prints a frame", func() bool {
+		waitUntil(t, patience, "veille listen over TLS prints a frame", func() bool {
 			tok := pub.Publish("veille/tls5/tele", 1, false, validFrame(t, 1, nil))
 			tok.WaitTimeout(5 * time.Second)
 			time.Sleep(100 * time.Millisecond)
@@ -295,7 +295,7 @@ func TestConfigPermissions(t *testing.T) {
 			}
 			// The agent says it too, in its log.
 			v := startVeille(t, "run", "--config", cfg)
-			v.waitOutput("stderr", regexp.MustCompile(`level=WARN .*`+regexp.QuoteMeta(filepath.Base(cfg))+`.*chmod`), 30*time.Second)
+			v.waitOutput("stderr", regexp.MustCompile(`level=WARN .*`+regexp.QuoteMeta(filepath.Base(cfg))+`.*chmod`), patience)
 		})
 	}
 }
@@ -308,7 +308,7 @@ func TestCommandsOnlyForTheNode(t *testing.T) {
 	rec := record(t, broker, "house/attic/state")
 	cfg := demoConfig(t, `node = "demo"`, `node = "attic"`, "[mqtt]\n", "[mqtt]\ntopic_prefix = \"house\"\n")
 	v := quietDemo(t, broker, "--config", cfg)
-	rec.waitFor("house/attic/state", 0, 30*time.Second, "a state", func(m message) bool {
+	rec.waitFor("house/attic/state", 0, patience, "a state", func(m message) bool {
 		return strings.Contains(string(m.payload), `"schedule_enabled":true`)
 	})
 	ha := connect(t, broker, "homeassistant")
@@ -323,7 +323,7 @@ func TestCommandsOnlyForTheNode(t *testing.T) {
 		publish(t, ha, topic, 1, false, []byte("OFF"))
 	}
 	publish(t, ha, "house/attic/cmd/stay_awake", 1, false, []byte("0"))
-	v.waitOutput("stderr", regexp.MustCompile(`msg="MQTT command" command="stay_awake 0s"`), 30*time.Second)
+	v.waitOutput("stderr", regexp.MustCompile(`msg="MQTT command" command="stay_awake 0s"`), patience)
 	if n := strings.Count(v.stderr.String(), `msg="MQTT command"`); n != 1 {
 		t.Errorf("%d commands taken, want only the one on house/attic/cmd/", n)
 	}
@@ -332,7 +332,7 @@ func TestCommandsOnlyForTheNode(t *testing.T) {
 	}
 	mark := rec.count()
 	publish(t, ha, "house/attic/cmd/schedule", 1, false, []byte("OFF"))
-	rec.waitFor("house/attic/state", mark, 30*time.Second, "schedule OFF on the node's own topic", func(m message) bool {
+	rec.waitFor("house/attic/state", mark, patience, "schedule OFF on the node's own topic", func(m message) bool {
 		return strings.Contains(string(m.payload), `"schedule_enabled":false`)
 	})
 }
