@@ -9,7 +9,7 @@
 #   veille-<version>-rpi-arm64.img.bmap  block map for `bmaptool copy`
 #   veille-<version>-rpi-arm64.img.xz.sha256
 # Environment: DIST, VERSION (git describe), IMAGE_CACHE (image/cache),
-# IMAGE_XZ_LEVEL (6), IMAGE_APT_URI / IMAGE_APT_SECURITY_URI (apt sources
+# IMAGE_XZ_LEVEL (6), IMAGE_COMPRESS=no (skip xz while developing), IMAGE_APT_URI / IMAGE_APT_SECURITY_URI (apt sources
 # written into the image; default: this machine's mirror).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -55,10 +55,15 @@ stage "block map"
 bmaptool -q create "$img" -o "$img.bmap"
 stage_done
 
-stage "compress (xz)"
-xz -T0 "-${IMAGE_XZ_LEVEL:-6}" -k -f "$img"
-(cd "$dist" && sha256sum "$name.img.xz" >"$name.img.xz.sha256")
-stage_done "$(du -h "$img.xz" | cut -f1)"
+if [ "${IMAGE_COMPRESS:-yes}" = no ]; then
+	printf 'image: IMAGE_COMPRESS=no: no .img.xz (development build)\n' >&2
+	rm -f "$img.xz" "$img.xz.sha256"
+else
+	stage "compress (xz)"
+	xz -T0 "-${IMAGE_XZ_LEVEL:-6}" -k -f "$img"
+	(cd "$dist" && sha256sum "$name.img.xz" >"$name.img.xz.sha256")
+	stage_done "$(du -h "$img.xz" | cut -f1)"
+fi
 
-printf 'image: %s.img.xz ready in %ds (raw image: %s)\n' "$dist/$name" $(($(date +%s) - total_start)) "$img" >&2
+printf 'image: %s ready in %ds\n' "$(ls "$img"*)" $(($(date +%s) - total_start)) >&2
 echo "$img"

@@ -34,8 +34,9 @@ used_mib=$(du -s -x --block-size=1M "$dir" | cut -f1)
 # Headroom: 25% + 256 MiB (journal, inodes, apt's first update). Rounded to
 # 4 MiB so the next partition boundary stays aligned.
 root_mib=$(((used_mib * 125 / 100 + 256 + 3) / 4 * 4))
-mkfs.ext4 -q -L RASPIROOT -d "$dir" -E root_owner=0:0 "$work/root.img" "${root_mib}M"
-e2fsck -fn "$work/root.img" >/dev/null || die "the root filesystem does not pass e2fsck"
+truncate -s "${root_mib}M" "$work/root.img"
+mkfs.ext4 -q -L RASPIROOT -d "$dir" -E root_owner=0:0 "$work/root.img"
+e2fsck -fn "$work/root.img" >/dev/null 2>&1 || die "the root filesystem does not pass e2fsck"
 
 # Partition table and assembly.
 start1=8192 # 4 MiB in 512-byte sectors

@@ -61,6 +61,6 @@ fi
 	echo "VEILLE_IMAGE_VERSION=$(dpkg-deb -f "$deb" Version)"
 	echo "VEILLE_IMAGE_BUILT=$(date -u +%FT%TZ)"
 	echo "KERNEL=$(cd "$dir/boot" && ls vmlinuz-* | sed 's/^vmlinuz-//')"
-} >"$dir/etc/veille-image"
+} >"$dir/etc/veille-image-release"
 ls "$dir"/boot/firmware/vmlinuz-* "$dir"/boot/firmware/initrd.img-* "$dir"/boot/firmware/config.txt >/dev/null ||
 	die "/boot/firmware lacks the kernel, the initrd or config.txt"

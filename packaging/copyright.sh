@@ -11,7 +11,8 @@ modcache=$(go env GOMODCACHE)
 # license_name FILE: the SPDX-style short name Debian uses for the text.
 license_name() {
 	local f=$1
-	if grep -q 'Apache License' "$f" && grep -q 'Version 2.0' "$f"; then echo Apache-2.0
+	if grep -q 'Apache License' "$f" && grep -q 'Permission is hereby granted, free of charge' "$f"; then echo "Expat and Apache-2.0"
+	elif grep -q 'Apache License' "$f" && grep -q 'Version 2.0' "$f"; then echo Apache-2.0
 	elif grep -q 'Eclipse Public License' "$f" && grep -q 'Eclipse Distribution License' "$f"; then echo "EPL-2.0 or BSD-3-Clause"
 	elif grep -q 'Eclipse Public License' "$f"; then echo EPL-2.0
 	elif grep -q 'Mozilla Public License' "$f"; then echo MPL-2.0

@@ -24,7 +24,7 @@ func TestImageInject(t *testing.T) {
 	img := imageUnderTest(t)
 	dir := t.TempDir()
 	top := repoRoot(t)
-	veille := buildVeille(t, dir)
+	veille := hostVeille(t, openImage(t, img), dir)
 
 	// The package to inject: the image's own, under a version of its own so
 	// the test can tell it is the injected one that dpkg registered.
@@ -126,8 +126,8 @@ func releaseDeb(t *testing.T, top string) string {
 	if d := os.Getenv("VEILLE_DEB"); d != "" {
 		return d
 	}
-	imgDir := filepath.Dir(os.Getenv("VEILLE_IMAGE"))
-	name := filepath.Base(os.Getenv("VEILLE_IMAGE"))
+	img := imageUnderTest(t)
+	imgDir, name := filepath.Dir(img), filepath.Base(img)
 	re := regexp.MustCompile(`^veille-(.+)-rpi-arm64\.img$`)
 	if m := re.FindStringSubmatch(name); m != nil {
 		deb := filepath.Join(imgDir, "veille_"+m[1]+"_arm64.deb")
@@ -135,7 +135,7 @@ func releaseDeb(t *testing.T, top string) string {
 			return deb
 		}
 	}
-	t.Fatalf("no arm64 package next to %s (set VEILLE_DEB)", os.Getenv("VEILLE_IMAGE"))
+	t.Fatalf("no arm64 package next to %s (set VEILLE_DEB)", img)
 	return ""
 }
 

@@ -67,7 +67,8 @@ func startVM(t *testing.T, o vmOptions) *vm {
 		"-drive", "file=" + o.Disk + ",if=virtio,format=raw",
 		"-snapshot",
 		"-device", "qemu-xhci,id=xhci",
-		"-netdev", netdev, "-device", "virtio-net-pci,netdev=net0",
+		// romfile=: no iPXE option ROM (not needed with -kernel; not installed).
+		"-netdev", netdev, "-device", "virtio-net-pci,netdev=net0,romfile=",
 		"-qmp", "unix:" + v.QMPPath + ",server=on,wait=off",
 		// SCSI commands the guest sends to the USB disk: START STOP UNIT is
 		// opcode 0x1b ("command 27").
@@ -98,8 +99,10 @@ func startVM(t *testing.T, o vmOptions) *vm {
 		}
 		log.Close()
 		if t.Failed() {
-			t.Logf("console (last 150 lines):\n%s", v.tail(150))
-			t.Logf("full console: %s", log.Name())
+			// The file has QEMU's own messages too (its stderr).
+			b, _ := os.ReadFile(log.Name())
+			lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+			t.Logf("console and QEMU messages (last 150 lines):\n%s", strings.Join(lines[max(0, len(lines)-150):], "\n"))
 		}
 	})
 	return v
@@ -130,7 +133,7 @@ func (v *vm) read(out io.Reader) {
 	v.mu.Unlock()
 }
 
-var failLine = regexp.MustCompile(`^VT: FAIL `)
+var failLine = regexp.MustCompile(`VT: FAIL `)
 
 // Expect waits for a console line matching re after the last one matched,
 // and returns its submatches. A "VT: FAIL" line from the guest, QEMU
@@ -144,7 +147,7 @@ func (v *vm) Expect(re *regexp.Regexp, timeout time.Duration) []string {
 			line := v.lines[v.next]
 			if failLine.MatchString(line) {
 				v.mu.Unlock()
-				v.t.Fatalf("guest: %s", line)
+				v.failed(line)
 			}
 			if m := re.FindStringSubmatch(line); m != nil {
 				v.next++
@@ -169,6 +172,47 @@ func (v *vm) Expect(re *regexp.Regexp, timeout time.Duration) []string {
 	}
 }
 
+// failed fails the test on a guest's "VT: FAIL" line, after giving the
+// guest up to 30 s to print its diagnostics (up to "VT: END").
+func (v *vm) failed(line string) {
+	v.t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		v.mu.Lock()
+		end := false
+		for _, l := range v.lines[v.next:] {
+			end = end || strings.Contains(l, "VT: END")
+		}
+		grew := v.grew
+		v.mu.Unlock()
+		if end {
+			break
+		}
+		select {
+		case <-grew:
+			continue
+		case <-v.exited:
+		case <-deadline:
+		}
+		break
+	}
+	v.t.Fatalf("guest: %s", line)
+}
+
+// Reports returns the guest's indented report lines so far ("VT|  ..."):
+// the journal excerpts the guest scripts print.
+func (v *vm) Reports() string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var b strings.Builder
+	for _, l := range v.lines {
+		if i := strings.Index(l, "VT|  "); i >= 0 {
+			b.WriteString(l[i+5:] + "\n")
+		}
+	}
+	return b.String()
+}
+
 // WaitExit waits for QEMU to end by itself (the guest powered off).
 func (v *vm) WaitExit(timeout time.Duration) error {
 	select {
@@ -177,13 +221,6 @@ func (v *vm) WaitExit(timeout time.Duration) error {
 	case <-time.After(timeout):
 		return errors.New("QEMU still running after " + timeout.String())
 	}
-}
-
-func (v *vm) tail(n int) string {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	from := max(0, len(v.lines)-n)
-	return strings.Join(v.lines[from:], "\n")
 }
 
 // run runs a host command and fails the test with its output if it fails.

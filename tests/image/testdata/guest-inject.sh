@@ -6,6 +6,7 @@ vt() { echo "VT: $*" >/dev/console; }
 fail() {
 	vt "FAIL $*"
 	journalctl -b --no-pager -n 60 -u veille-inject-setup -u veille-omv-install -u veille 2>&1 | sed 's/^/VT|  /' >/dev/console
+	vt "END"
 	exit 1
 }
 wait_for() {

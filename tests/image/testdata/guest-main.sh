@@ -7,7 +7,11 @@ set -u
 vt() { echo "VT: $*" >/dev/console; }
 fail() {
 	vt "FAIL $*"
-	systemctl status --no-pager -n 30 veille 2>&1 | sed 's/^/VT|  /' >/dev/console
+	{
+		systemctl status --no-pager -n 0 veille media-user
+		journalctl -b --no-pager -o short-monotonic -n 60 -u veille
+	} 2>&1 | sed 's/^/VT|  /' >/dev/console
+	vt "END"
 	exit 1
 }
 # wait_for SECONDS WHAT SHELL-CONDITION
@@ -41,7 +45,8 @@ dev=$(readlink -f /dev/disk/by-label/MEDIA)
 mkdir -p /srv/media
 mount /dev/disk/by-label/MEDIA /srv/media || fail "mount $dev"
 systemctl start media-user.service || fail "start media-user.service"
-vt "disk-mounted dev=$dev tran=$(lsblk -dno TRAN "/dev/$(lsblk -no PKNAME "$dev")") media_user=$(prop media-user ActiveState)"
+disk=$(lsblk -no PKNAME "$dev")
+vt "disk-mounted dev=$dev tran=$(lsblk -dno TRAN "/dev/${disk:-${dev#/dev/}}") media_user=$(prop media-user ActiveState)"
 
 # 3. The host publishes veille/<node>/cmd/sleep_disks: veille stops the unit,
 # unmounts (in the system's mount namespace: findmnt here must agree) and
