@@ -14,7 +14,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
-# shellcheck source=lib.sh
+# shellcheck source=image/lib.sh
 source "$here/lib.sh"
 dist=${DIST:-$top/dist}
 build=${IMAGE_BUILD:-$here/build}

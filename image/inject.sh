@@ -19,7 +19,7 @@
 # its maintainer scripts (user, groups, config owner) run on the Pi itself.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=lib.sh
+# shellcheck source=image/lib.sh
 source "$here/lib.sh"
 
 config="" omv_repo="" omv_suite=sandworm omv_keyring="" omv_trusted=0 trees=()
@@ -61,7 +61,7 @@ read -r boot_n root_n < <(sfdisk -d "$out" | awk -F'[:,]' '
 		if ((t == "c" || t == "b" || t == "e") && !boot) boot = n
 		if (t == "83" && !root) root = n } }
 	END { print boot + 0, root + 0 }')
-[ "$boot_n" -gt 0 ] && [ "$root_n" -gt 0 ] || die "inject: $base has no FAT + Linux partition pair (dos label expected)"
+if [ "$boot_n" -eq 0 ] || [ "$root_n" -eq 0 ]; then die "inject: $base has no FAT + Linux partition pair (dos label expected)"; fi
 root_off=$(part_offset "$out" "$root_n")
 boot_off=$(part_offset "$out" "$boot_n")
 rootfs="$out?offset=$root_off"

@@ -8,7 +8,7 @@
 # The partitions are made as files and written into the image with dd.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=lib.sh
+# shellcheck source=image/lib.sh
 source "$here/lib.sh"
 dir=${1:?usage: mkimage.sh DIR IMG}
 img=${2:?usage: mkimage.sh DIR IMG}

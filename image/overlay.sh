@@ -7,7 +7,7 @@
 # Seconds, not minutes: no package is downloaded or built here.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=lib.sh
+# shellcheck source=image/lib.sh
 source "$here/lib.sh"
 tarball=${1:?usage: overlay.sh ROOTFS.tar VEILLE.deb DIR}
 deb=${2:?usage: overlay.sh ROOTFS.tar VEILLE.deb DIR}

@@ -9,7 +9,7 @@
 # overlay.sh, so changing them never rebuilds this stage.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=lib.sh
+# shellcheck source=image/lib.sh
 source "$here/lib.sh"
 
 out=${1:?usage: rootfs.sh OUT.tar}
@@ -30,6 +30,7 @@ include=$(grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$here/packages.txt" |
 # mmdebstrap installs no Recommends by default; --aptopt/--dpkgopt values stay
 # in the image (the dpkg path filters keep it small: no docs but copyright
 # files, no man pages, no translations).
+# shellcheck disable=SC2054 # commas inside options, not between elements
 opts=(--arch="$arch" --variant=minbase --components=main,non-free-firmware --format=tar
 	--dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright'
 	--dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*'

@@ -22,7 +22,6 @@ esac
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 root=$stage/root
-doc=$root/usr/share/doc/veille
 
 # install_file MODE SRC DST (DST relative to the package root)
 install_file() { install -D -m "$1" "$2" "$root/$3"; }

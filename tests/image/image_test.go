@@ -501,6 +501,14 @@ func TestImageBoot(t *testing.T) {
 	if m[1] != "veille:664" {
 		t.Errorf("wakealarm group and mode %s, want veille:664 (udev rule)", m[1])
 	}
+	m = v.Expect(vtLine(`usbport_perm (.*)`), time.Minute)
+	if strings.TrimSpace(m[1]) != "veille:664" {
+		t.Errorf("USB port power files (portN/disable): %q, want all veille:664 (udev rule)", m[1])
+	}
+	m = v.Expect(vtLine(`unit_warnings (.*)`), time.Minute)
+	if strings.TrimSpace(m[1]) != "" {
+		t.Errorf("systemd warned about veille.service: %s", m[1])
+	}
 
 	// Telemetry: veille listen (built for the host) decodes the CBOR frames
 	// the guest publishes to its mosquitto, through the port forward.

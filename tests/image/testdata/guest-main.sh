@@ -36,6 +36,8 @@ vt "units firstboot=$(prop veille-firstboot Result) bootconfig=$(prop veille-boo
 vt "facts hostname=$(hostname) root_mib=$(df -B1M --output=size / | tail -n 1 | tr -d ' ') config_sha256=$(sha256sum </etc/veille/veille.toml | cut -d' ' -f1) config_mode=$(stat -c %U:%G:%a /etc/veille/veille.toml) imported=$(test -f /boot/firmware/veille.toml.imported && echo yes || echo no) host_keys=$(ls /etc/ssh/ssh_host_*_key 2>/dev/null | wc -l) machine_id=$(cat /etc/machine-id)"
 vt "exposure $(systemd-analyze security veille.service 2>/dev/null | tail -n 1)"
 vt "wakealarm_perm $(stat -L -c %G:%a /sys/class/rtc/rtc0/wakealarm)"
+vt "usbport_perm $(stat -L -c %G:%a /sys/bus/usb/devices/usb*/*-0:1.0/usb*-port*/disable 2>/dev/null | sort -u | tr '\n' ' ')"
+vt "unit_warnings $(journalctl -b -q -o cat _PID=1 UNIT=veille.service -p warning | tr '\n' '|')"
 
 # 2. A USB disk, hot-plugged by the host through QMP.
 vt "hotplug-ready"
