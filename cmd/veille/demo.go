@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -89,6 +90,7 @@ energy checkpoints written and the size of the telemetry spool.`, stderr)
 	statsEvery := fs.Duration("stats-every", time.Hour, "simulated time between two --stats lines")
 	stateDir := fs.String("state-dir", "", "keep veille's state in this directory (default: a temporary one, removed at the end)")
 	logFormat := fs.String("log", "text", "log format with -v: text, or json (one object per line, with the simulated time)")
+	heapProfile := fs.String("heap-profile", "", "write a pprof heap profile (in-use memory) to this file at the end")
 	if done, err := parse(fs, args); done {
 		return err
 	}
@@ -223,6 +225,11 @@ energy checkpoints written and the size of the telemetry spool.`, stderr)
 	runErr := d.Run(ctx)
 	if st != nil {
 		st.write()
+	}
+	if *heapProfile != "" {
+		if err := writeHeapProfile(*heapProfile); err != nil {
+			fmt.Fprintf(stderr, "veille demo: --heap-profile: %v\n", err)
+		}
 	}
 	v.summary(w, c, start, clk.Now(), d)
 	return runErr
@@ -984,7 +991,7 @@ type statsLine struct {
 	Wall       time.Time      `json:"wall"`
 	RealS      float64        `json:"real_s"`
 	RSSKiB     int64          `json:"rss_kib"`
-	HeapKiB    uint64         `json:"heap_kib"`
+	HeapKiB    uint64         `json:"heap_kib"` // live, after a collection
 	Goroutines int            `json:"goroutines"`
 	Boots      int            `json:"boots"`
 	Running    bool           `json:"running"`
@@ -1086,6 +1093,7 @@ func (s *statsWriter) write() {
 	l := statsLine{Sim: now, RealS: time.Since(s.real).Seconds(), Goroutines: runtime.NumGoroutine(), RSSKiB: rssKiB(),
 		Violations: len(s.w.Violations())}
 	var ms runtime.MemStats
+	runtime.GC() // the live heap, not what the next collection frees
 	runtime.ReadMemStats(&ms)
 	l.HeapKiB = ms.HeapAlloc / 1024
 	boots, off := s.d.Progress()
@@ -1145,4 +1153,20 @@ func rssKiB() int64 {
 		}
 	}
 	return 0
+}
+
+// writeHeapProfile writes the in-use heap after a collection, so a soak can
+// tell what holds memory: veille, or the simulated world's history (it
+// keeps every step of its load model for the exact energy).
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
