@@ -30,6 +30,9 @@ type HAResult struct {
 	DiscoveryMessages int
 	DiscoveryBytes    int
 	DiscoveryPackets  int
+	// DiscoveryEntities counts the Home Assistant entities announced, by
+	// platform (sensor, button, switch…).
+	DiscoveryEntities map[string]int
 	// Entities is the number of values in one state message (its JSON
 	// leaves).
 	Entities int

@@ -128,7 +128,9 @@ func haDay(t *testing.T, profile string, samples []sample, interval time.Duratio
 		if err != nil {
 			t.Fatal(err)
 		}
+		res.DiscoveryEntities = map[string]int{}
 		for _, m := range disc {
+			countEntities(t, m.Payload, res.DiscoveryEntities)
 			res.DiscoveryMessages++
 			res.DiscoveryBytes += len(m.Payload)
 			res.DiscoveryPackets += MQTTPublishSize(m.Topic, 1, len(m.Payload))
@@ -234,4 +236,24 @@ func flatJSON(leaves []leaf) []byte {
 	}
 	b, _ := json.Marshal(m)
 	return b
+}
+
+// countEntities adds the entities of one discovery payload, by platform: a
+// device config lists them under "components", an entity config is one.
+func countEntities(t *testing.T, payload []byte, by map[string]int) {
+	var cfg struct {
+		Components map[string]struct {
+			Platform string `json:"platform"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(payload, &cfg); err != nil {
+		t.Fatalf("discovery payload: %v", err)
+	}
+	if len(cfg.Components) == 0 {
+		by["entity"]++
+		return
+	}
+	for _, c := range cfg.Components {
+		by[c.Platform]++
+	}
 }

@@ -41,7 +41,7 @@ step "sampling cost"
 $GO test -count=1 -run '^$' -benchmem \
   -bench '^(BenchmarkSample|BenchmarkSense|BenchmarkLedgerAdd|BenchmarkBatcherAdd|BenchmarkEncode)$' \
   ./internal/agent/ ./drivers/ina/ ./internal/energy/ ./internal/telemetry/ | tee "$OUT/gobench.txt"
-$GO test -count=1 -run '^$' -bench '^BenchmarkSample$/^chips/ha$' -benchmem -memprofilerate 1 \
+$GO test -trimpath -count=1 -run '^$' -bench '^BenchmarkSample$/^chips/ha$' -benchmem -memprofilerate 1 \
   -memprofile "$OUT/sample.mem" -o "$OUT/agent.test" ./internal/agent/ >/dev/null
 $GO tool pprof -sample_index=alloc_objects -lines -top -nodecount 40 -focus 'agent\.\(\*Agent\)\.sampleOnce' \
   "$OUT/agent.test" "$OUT/sample.mem" >"$OUT/allocs.txt" 2>/dev/null

@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -167,20 +168,32 @@ func accuracy(rs []bench.PhaseResult) string {
 		rs[0].Span, rs[0].Phases)
 	fmt.Fprintf(&w, "| way | chip | every | one reading covers | rail | exact Wh | measured Wh | error | error over the phases |\n")
 	fmt.Fprintf(&w, "|---|---|---|---|---|---|---|---|---|\n")
-	worst := map[bool]float64{}
+	type verdictRow struct {
+		what  string
+		worst float64
+	}
+	var rows []verdictRow
 	for _, r := range rs {
 		for i, rr := range r.Rails {
 			fmt.Fprintf(&w, "| %s | %s | %v | %v | %s | %.4f | %.4f | %s | %s … %s |\n", way(r), r.Chip, r.Interval,
 				r.Window.Round(time.Microsecond), rr.Rail, rr.ExactWh, rr.MeasuredWh, pct(rr.ErrorPct), pct(r.MinErrorPct[i]), pct(r.MaxErrorPct[i]))
-			if r.Veille && r.Interval == 10*time.Second {
-				e := math.Max(math.Abs(r.MinErrorPct[i]), math.Abs(r.MaxErrorPct[i]))
-				best := r.Chip != "ina219" && r.Chip != "ina260" && !r.OneInput
-				worst[best] = math.Max(worst[best], e)
-			}
 		}
+		if !r.Veille {
+			continue
+		}
+		vr := verdictRow{what: fmt.Sprintf("%s every %v", r.Chip, r.Interval)}
+		if r.OneInput {
+			vr.what += ", one input enabled"
+		}
+		for i := range r.Rails {
+			vr.worst = math.Max(vr.worst, math.Max(math.Abs(r.MinErrorPct[i]), math.Abs(r.MaxErrorPct[i])))
+		}
+		rows = append(rows, vr)
 	}
-	fmt.Fprintf(&w, "\nTarget: veille within 0.5 %% at 10 s. Worst error over every rail and phase, for the INA226, INA3221 (three inputs) and INA228: %.3f %% — **%s**; for the INA219 and INA260 and an INA3221 with one input: %.3f %% — **%s**.\n",
-		worst[true], verdict(worst[true] <= 0.5), worst[false], verdict(worst[false] <= 0.5))
+	fmt.Fprintf(&w, "\nTarget: veille within 0.5 %%. Worst error of veille's way over both rails and every phase:\n\n| chip, interval | worst error | target ±0.5 %% |\n|---|---|---|\n")
+	for _, vr := range rows {
+		fmt.Fprintf(&w, "| %s | %.3f %% | **%s** |\n", vr.what, vr.worst, verdict(vr.worst <= 0.5))
+	}
 	return w.String()
 }
 
@@ -238,32 +251,75 @@ func homeAssistant(rs []bench.HAResult) string {
 			float64(r.FlatJSONMessages)*day, kb(float64(r.FlatJSONPackets)*day))
 		fmt.Fprintf(&w, "| one plain-text message per value every 60 s (rpi-mqtt-monitor's way) | %.0f | %s | — |\n",
 			float64(r.PerValueMessages)*day, kb(float64(r.PerValuePackets)*day))
-		fmt.Fprintf(&w, "| veille's discovery (retained, once per connection and Home Assistant restart) | %d | %s once | %d B |\n",
-			r.DiscoveryMessages, kb(float64(r.DiscoveryPackets)), r.DiscoveryBytes/max(r.DiscoveryMessages, 1))
+		fmt.Fprintf(&w, "| veille's discovery (retained, once per connection and Home Assistant restart): %s | %d | %s once | %d B |\n",
+			entities(r.DiscoveryEntities), r.DiscoveryMessages, kb(float64(r.DiscoveryPackets)), r.DiscoveryBytes/max(r.DiscoveryMessages, 1))
 	}
 	return w.String()
+}
+
+// entities writes "26 entities (16 sensor, 6 button, …)".
+func entities(by map[string]int) string {
+	type kv struct {
+		k string
+		n int
+	}
+	var kvs []kv
+	total := 0
+	for k, n := range by {
+		kvs = append(kvs, kv{k, n})
+		total += n
+	}
+	sort.Slice(kvs, func(i, j int) bool { return kvs[i].n > kvs[j].n || kvs[i].n == kvs[j].n && kvs[i].k < kvs[j].k })
+	var parts []string
+	for _, e := range kvs {
+		parts = append(parts, fmt.Sprintf("%d %s", e.n, e.k))
+	}
+	return fmt.Sprintf("%d entities (%s)", total, strings.Join(parts, ", "))
 }
 
 // goBench is one line of `go test -bench` output.
 type goBench struct {
 	name                   string
 	nsOp, bytesOp, allocOp float64
+	cpuNsOp                float64 // BenchmarkSample's own metric; 0 elsewhere
 }
 
-var benchLine = regexp.MustCompile(`^(Benchmark\S+?)(-\d+)?\s+\d+\s+([\d.]+) ns/op(?:\s+([\d.]+) B/op)?(?:\s+([\d.]+) allocs/op)?`)
+var benchName = regexp.MustCompile(`^(Benchmark\S+?)(-\d+)?$`)
 
+// parseGoBench reads the result lines: a name, an iteration count, then
+// value-unit pairs.
 func parseGoBench(b []byte) []goBench {
 	var out []goBench
 	s := bufio.NewScanner(bytes.NewReader(b))
 	for s.Scan() {
-		m := benchLine.FindStringSubmatch(s.Text())
+		f := strings.Fields(s.Text())
+		if len(f) < 4 {
+			continue
+		}
+		m := benchName.FindStringSubmatch(f[0])
 		if m == nil {
 			continue
 		}
+		if _, err := strconv.Atoi(f[1]); err != nil {
+			continue
+		}
 		g := goBench{name: m[1]}
-		g.nsOp, _ = strconv.ParseFloat(m[3], 64)
-		g.bytesOp, _ = strconv.ParseFloat(m[4], 64)
-		g.allocOp, _ = strconv.ParseFloat(m[5], 64)
+		for i := 2; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				continue
+			}
+			switch f[i+1] {
+			case "ns/op":
+				g.nsOp = v
+			case "B/op":
+				g.bytesOp = v
+			case "allocs/op":
+				g.allocOp = v
+			case "cpu-ns/op":
+				g.cpuNsOp = v
+			}
+		}
 		out = append(out, g)
 	}
 	return out
@@ -280,7 +336,7 @@ var benchText = map[string]string{
 
 func sampling(bs []goBench, allocs []byte) string {
 	var w strings.Builder
-	fmt.Fprintf(&w, "| benchmark | what | ns per op | B per op | allocs per op |\n|---|---|---|---|---|\n")
+	fmt.Fprintf(&w, "| benchmark | what | ns per op (wall) | CPU ns per op | B per op | allocs per op |\n|---|---|---|---|---|---|\n")
 	var tick goBench
 	for _, b := range bs {
 		text := benchText[b.name]
@@ -293,11 +349,15 @@ func sampling(bs []goBench, allocs []byte) string {
 		if b.name == "BenchmarkSample/chips/ha" {
 			tick = b
 		}
-		fmt.Fprintf(&w, "| `%s` | %s | %.0f | %.0f | %.2f |\n", b.name, text, b.nsOp, b.bytesOp, b.allocOp)
+		cpu := "—"
+		if b.cpuNsOp > 0 {
+			cpu = fmt.Sprintf("%.0f", b.cpuNsOp)
+		}
+		fmt.Fprintf(&w, "| `%s` | %s | %.0f | %s | %.0f | %.2f |\n", b.name, text, b.nsOp, cpu, b.bytesOp, b.allocOp)
 	}
 	if tick.name != "" {
 		fmt.Fprintf(&w, "\nTarget 0 allocs per sample: the agent tick allocates %.0f times (%.0f B) — **%s**. At one tick per 10 s, its CPU is %.1f ms per hour on this machine.\n",
-			tick.allocOp, tick.bytesOp, verdict(tick.allocOp == 0), tick.nsOp*360/1e6)
+			tick.allocOp, tick.bytesOp, verdict(tick.allocOp == 0), tick.cpuNsOp*360/1e6)
 	}
 	if sites := allocSites(allocs, tick.allocOp); sites != "" {
 		fmt.Fprintf(&w, "\nWhere the agent tick allocates (pprof, `-memprofilerate 1`, allocations under `sampleOnce`, scaled to one tick):\n\n%s", sites)
@@ -324,13 +384,16 @@ func allocSites(b []byte, perTick float64) string {
 		}
 		f, _ := strconv.ParseFloat(m[1], 64)
 		total += f
-		loc := m[3]
-		if i := strings.Index(loc, "/veille/"); i >= 0 {
-			loc = loc[i+len("/veille/"):]
-		} else if i := strings.Index(loc, "/pkg/mod/"); i >= 0 {
-			loc = loc[i+len("/pkg/mod/"):]
-		} else if i := strings.Index(loc, "/src/"); i >= 0 {
-			loc = loc[i+len("/src/"):]
+		// The profile is built with -trimpath: module paths, not this
+		// machine's; whatever absolute path is left is cut to its module.
+		loc := strings.TrimPrefix(m[3], "github.com/veille/veille/")
+		for _, cut := range []string{"/pkg/mod/", "/src/"} {
+			if i := strings.Index(loc, cut); strings.HasPrefix(loc, "/") && i >= 0 {
+				loc = loc[i+len(cut):]
+			}
+		}
+		if strings.HasPrefix(loc, "/") {
+			loc = filepath.Base(loc)
 		}
 		sites = append(sites, site{f, m[2], loc})
 	}
@@ -411,7 +474,7 @@ func footprintSection(fp footprint) string {
 		}
 	}
 	hours := fp.Duration.Hours()
-	fmt.Fprintf(&w, "Run of %s: %v warm-up, then %v measured; %s, %s, veille %s.\n\n", fp.Start.UTC().Format("2006-01-02 15:04 MST"),
+	fmt.Fprintf(&w, "Run of %s: %v warm-up, then %v measured; %s, %s, %s.\n\n", fp.Start.UTC().Format("2006-01-02 15:04 MST"),
 		fp.Warmup, fp.Duration, fp.Host.Mosquitto, fp.Host.Exporter, fp.Host.Veille)
 	fmt.Fprintf(&w, "| | RSS steady MiB (private + file) | RSS peak MiB | CPU s per hour (per day) | messages per hour | bytes per day |\n|---|---|---|---|---|---|\n")
 	fmt.Fprintf(&w, "| **veille** `run` (3 channels, HA on) | **%.1f** (%.1f + %.1f) | %.1f | **%.2f** (%.1f) | %.0f | **%s** |\n",
@@ -446,7 +509,7 @@ func footprintSection(fp footprint) string {
 		fmt.Fprintf(&w, "\nWhere veille's CPU goes (perf, cpu-clock at 1999 Hz, %d samples over the window, of a twin with symbols run alongside; share of samples under each function, nested functions overlap):\n\n| function | share |\n|---|---|\n", fp.CPUProfileSamples)
 		n := 0
 		for _, e := range fp.CPUProfile {
-			if n == 25 {
+			if n == 15 {
 				break
 			}
 			fmt.Fprintf(&w, "| `%s` | %.1f %% |\n", strings.TrimPrefix(e.Function, "github.com/veille/veille/"), e.Percent)
