@@ -143,6 +143,19 @@ func machine(command string) string {
 	return w.String()
 }
 
+// dur writes a duration for people: "10 s", "24 h", "16.88 s", "2.2 ms".
+func dur(d time.Duration) string {
+	switch {
+	case d >= time.Hour && d%time.Hour == 0:
+		return fmt.Sprintf("%d h", d/time.Hour)
+	case d >= time.Minute && d%time.Minute == 0:
+		return fmt.Sprintf("%d min", d/time.Minute)
+	case d >= time.Second:
+		return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.2f", d.Seconds()), "0"), ".") + " s"
+	}
+	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.3f", float64(d)/float64(time.Millisecond)), "0"), ".") + " ms"
+}
+
 func pct(v float64) string { return fmt.Sprintf("%+.3f %%", v) }
 
 func way(r bench.PhaseResult) string {
@@ -150,7 +163,7 @@ func way(r bench.PhaseResult) string {
 	case r.Method == bench.MethodAccumulator:
 		return "veille: hardware ENERGY accumulator"
 	case r.Method == bench.MethodPoint:
-		return fmt.Sprintf("point sampling (%d × %v)", r.Averaging, r.Conversion)
+		return fmt.Sprintf("point sampling (%d × %s)", r.Averaging, dur(r.Conversion))
 	case r.Veille && r.OneInput:
 		return "veille: averaged window, one input enabled"
 	case r.Veille:
@@ -164,8 +177,8 @@ func accuracy(rs []bench.PhaseResult) string {
 		return "_not measured_\n"
 	}
 	var w strings.Builder
-	fmt.Fprintf(&w, "Load: `sim.BurstyOpts`, %v simulated per case; each case also run at %d sampling phases spread over one interval.\n\n",
-		rs[0].Span, rs[0].Phases)
+	fmt.Fprintf(&w, "Load: `sim.BurstyOpts`, %s simulated per case; each case also run at %d sampling phases spread over one interval.\n\n",
+		dur(rs[0].Span), rs[0].Phases)
 	fmt.Fprintf(&w, "| way | chip | every | one reading covers | rail | exact Wh | measured Wh | error | error over the phases |\n")
 	fmt.Fprintf(&w, "|---|---|---|---|---|---|---|---|---|\n")
 	type verdictRow struct {
@@ -174,14 +187,18 @@ func accuracy(rs []bench.PhaseResult) string {
 	}
 	var rows []verdictRow
 	for _, r := range rs {
+		covers := dur(r.Window)
+		if r.Method == bench.MethodAccumulator {
+			covers = "everything (every conversion is added up)"
+		}
 		for i, rr := range r.Rails {
-			fmt.Fprintf(&w, "| %s | %s | %v | %v | %s | %.4f | %.4f | %s | %s … %s |\n", way(r), r.Chip, r.Interval,
-				r.Window.Round(time.Microsecond), rr.Rail, rr.ExactWh, rr.MeasuredWh, pct(rr.ErrorPct), pct(r.MinErrorPct[i]), pct(r.MaxErrorPct[i]))
+			fmt.Fprintf(&w, "| %s | %s | %s | %s | %s | %.4f | %.4f | %s | %s … %s |\n", way(r), r.Chip, dur(r.Interval),
+				covers, rr.Rail, rr.ExactWh, rr.MeasuredWh, pct(rr.ErrorPct), pct(r.MinErrorPct[i]), pct(r.MaxErrorPct[i]))
 		}
 		if !r.Veille {
 			continue
 		}
-		vr := verdictRow{what: fmt.Sprintf("%s every %v", r.Chip, r.Interval)}
+		vr := verdictRow{what: fmt.Sprintf("%s every %s", r.Chip, dur(r.Interval))}
 		if r.OneInput {
 			vr.what += ", one input enabled"
 		}
@@ -220,7 +237,7 @@ func wire(rs []bench.WireResult) string {
 	}
 	var w strings.Builder
 	r0 := rs[0]
-	fmt.Fprintf(&w, "Default configuration: %d samples per frame, %v interval; %v of the bursty load on INA226s (real driver, ledger, Batcher, Encoder).\n\n", r0.Batch, r0.Interval, r0.Span)
+	fmt.Fprintf(&w, "Default configuration: %d samples per frame, %s interval; %s of the bursty load on INA226s (real driver, ledger, Batcher, Encoder).\n\n", r0.Batch, dur(r0.Interval), dur(r0.Span))
 	fmt.Fprintf(&w, "| channels | frames | largest frame | CBOR B per sample-channel | with MQTT PUBLISH framing | CBOR per day | same frames as `veille listen` JSON | plain JSON per sample | plain JSON per day (framed) |\n")
 	fmt.Fprintf(&w, "|---|---|---|---|---|---|---|---|---|\n")
 	worst := 0.0
@@ -474,8 +491,8 @@ func footprintSection(fp footprint) string {
 		}
 	}
 	hours := fp.Duration.Hours()
-	fmt.Fprintf(&w, "Run of %s: %v warm-up, then %v measured; %s, %s, %s.\n\n", fp.Start.UTC().Format("2006-01-02 15:04 MST"),
-		fp.Warmup, fp.Duration, fp.Host.Mosquitto, fp.Host.Exporter, fp.Host.Veille)
+	fmt.Fprintf(&w, "Run of %s: %s warm-up, then %s measured; %s, %s, %s.\n\n", fp.Start.UTC().Format("2006-01-02 15:04 MST"),
+		dur(fp.Warmup), dur(fp.Duration), fp.Host.Mosquitto, fp.Host.Exporter, fp.Host.Veille)
 	fmt.Fprintf(&w, "| | RSS steady MiB (private + file) | RSS peak MiB | CPU s per hour (per day) | messages per hour | bytes per day |\n|---|---|---|---|---|---|\n")
 	fmt.Fprintf(&w, "| **veille** `run` (3 channels, HA on) | **%.1f** (%.1f + %.1f) | %.1f | **%.2f** (%.1f) | %.0f | **%s** |\n",
 		fp.Veille.RSSMedianMiB, fp.Veille.AnonMedianMiB, fp.Veille.FileMedianMiB, fp.Veille.RSSPeakMiB,
