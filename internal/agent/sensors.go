@@ -31,6 +31,7 @@ type sensor struct {
 	first    int // index of its first channel in the agent's channel list
 	n        int
 	period   time.Duration // the time one reading covers (chip averaging)
+	readyAt  time.Time     // the chip's first averaged result after (re)opening
 	failures int
 	retryAt  time.Time
 	err      error
@@ -197,10 +198,16 @@ func (s *sensor) read(now time.Time, dst []ina.Reading, log *slog.Logger) bool {
 			return false
 		}
 		s.src = src
+		// A chip just configured holds no averaged result until its first
+		// window completes: its registers read zero or stale values.
+		s.readyAt = now.Add(s.period)
 		if s.failures > 0 {
 			log.Info("sensor is back", "sensor", s.name, "after_failures", s.failures)
 		}
 		s.failures, s.err = 0, nil
+	}
+	if now.Before(s.readyAt) {
+		return false
 	}
 	if err := s.src.Sense(dst[s.first : s.first+s.n]); err != nil {
 		s.src = nil // reopen: a chip that lost power lost its configuration

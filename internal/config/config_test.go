@@ -174,3 +174,39 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestMarshalHidesPassword(t *testing.T) {
+	c, err := Parse("veille.toml", []byte("version = 1\n[mqtt]\npassword = \"hunter2\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "hunter2") || !strings.Contains(string(out), Redacted) {
+		t.Errorf("effective config shows the password:\n%s", out)
+	}
+	if c.MQTT.Password != "hunter2" {
+		t.Error("Marshal changed the configuration")
+	}
+}
+
+func TestPasswordFilePermissions(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "pw")
+	os.WriteFile(pw, []byte("s3cret\n"), 0o644)
+	p := filepath.Join(dir, "veille.toml")
+	os.WriteFile(p, []byte("version = 1\n[mqtt]\npassword_file = \""+pw+"\"\n"), 0o600)
+	c, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "chmod o-rwx "+pw) {
+		t.Errorf("warnings = %q", c.Warnings)
+	}
+	os.Chmod(pw, 0o640)
+	if c, _ = Load(p); len(c.Warnings) != 0 {
+		t.Errorf("warnings after chmod = %q", c.Warnings)
+	}
+}

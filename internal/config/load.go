@@ -65,10 +65,20 @@ func Load(path string) (*Config, error) {
 	if st, err := os.Stat(path); err == nil && c.holdsSecret() && st.Mode().Perm()&0o007 != 0 {
 		c.Warnings = append(c.Warnings, fmt.Sprintf("%s holds an MQTT password but every user can read it (mode %04o); run: chmod o-rwx %s", path, st.Mode().Perm(), path))
 	}
+	if pf := c.MQTT.PasswordFile; pf != "" {
+		if st, err := os.Stat(pf); err != nil {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("mqtt.password_file: %v", err))
+		} else if st.Mode().Perm()&0o007 != 0 {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("mqtt.password_file %s is readable by every user (mode %04o); run: chmod o-rwx %s", pf, st.Mode().Perm(), pf))
+		}
+	}
 	return c, nil
 }
 
 func (c *Config) holdsSecret() bool { return c.MQTT.Password != "" }
+
+// Redacted stands for a secret in the effective configuration.
+const Redacted = "(set, not shown)"
 
 // Parse decodes and validates data; name is used in messages.
 func Parse(name string, data []byte) (*Config, error) {
@@ -227,12 +237,17 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-// Marshal renders the effective configuration as TOML.
+// Marshal renders the effective configuration as TOML, with the password
+// replaced: `veille check` output ends up in terminals and bug reports.
 func (c *Config) Marshal() ([]byte, error) {
 	var b bytes.Buffer
 	enc := toml.NewEncoder(&b)
 	enc.SetIndentTables(true)
-	if err := enc.Encode(c); err != nil {
+	shown := *c
+	if shown.MQTT.Password != "" {
+		shown.MQTT.Password = Redacted
+	}
+	if err := enc.Encode(&shown); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil

@@ -66,6 +66,10 @@ type Reporter struct {
 	schedule    []byte
 	wake        chan struct{}
 	birthRandom func(max time.Duration) time.Duration
+
+	// refused commands: how many were logged and kept quiet since when
+	refusedSince                time.Time
+	refusedLogged, refusedQuiet int
 }
 
 // New checks opts and returns a Reporter that publishes through pub.
@@ -160,7 +164,7 @@ func (r *Reporter) HandleBirth(topic string, payload []byte) {
 func (r *Reporter) HandleCommand(topic string, payload []byte) {
 	cmd, err := ParseCommand(r.opts.Topics.Prefix, r.opts.Topics.Node, topic, payload)
 	if err != nil {
-		r.log.Warn("refused MQTT command", "topic", topic, "bytes", len(payload), "reason", err)
+		r.refused(topic, len(payload), err)
 		return
 	}
 	if cmd.Name == CmdRefresh {
@@ -369,5 +373,29 @@ func (r *Reporter) Run(ctx context.Context) error {
 		case <-r.clk.After(due.Sub(now)):
 		case <-r.wake:
 		}
+	}
+}
+
+// refused logs a refused command: every one while they are rare, then at
+// most one line a minute saying how many more there were, so a flood of
+// bad commands cannot flood the journal.
+func (r *Reporter) refused(topic string, size int, err error) {
+	r.mu.Lock()
+	now := r.clk.Now()
+	if now.Sub(r.refusedSince) >= time.Minute || now.Before(r.refusedSince) {
+		if r.refusedQuiet > 0 {
+			r.log.Warn("refused MQTT commands not logged one by one", "count", r.refusedQuiet, "since", r.refusedSince)
+		}
+		r.refusedSince, r.refusedLogged, r.refusedQuiet = now, 0, 0
+	}
+	log := r.refusedLogged < 10
+	if log {
+		r.refusedLogged++
+	} else {
+		r.refusedQuiet++
+	}
+	r.mu.Unlock()
+	if log {
+		r.log.Warn("refused MQTT command", "topic", topic, "bytes", size, "reason", err)
 	}
 }

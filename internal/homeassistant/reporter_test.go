@@ -340,3 +340,29 @@ func mustTopics(t *testing.T, node string) mqtt.Topics {
 	}
 	return tp
 }
+
+// TestRefusedCommandsCannotFloodTheLog: a burst of bad commands logs the
+// first ten, then one line a minute with the count of the rest.
+func TestRefusedCommandsCannotFloodTheLog(t *testing.T) {
+	var logs logBuffer
+	clk := clock.NewFake(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	o := testOptions(t)
+	o.Clock = clk
+	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	r, err := New(o, &recorder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 1000; i++ {
+		r.HandleCommand("veille/nas/cmd/nope", []byte("x"))
+	}
+	if n := strings.Count(logs.b.String(), "refused MQTT command"); n != 10 {
+		t.Errorf("%d lines for 1000 refused commands, want 10", n)
+	}
+	clk.Advance(time.Minute)
+	r.HandleCommand("veille/nas/cmd/nope", []byte("x"))
+	out := logs.b.String()
+	if !strings.Contains(out, "refused MQTT commands not logged one by one") || !strings.Contains(out, "count=990") {
+		t.Errorf("no summary of the quiet ones:\n%s", out)
+	}
+}
