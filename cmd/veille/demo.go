@@ -100,6 +100,9 @@ energy checkpoints written and the size of the telemetry spool.`, stderr)
 	if *speed <= 0 || *speed > 100000 {
 		return fmt.Errorf("--speed: %g is out of range (0-100000]", *speed)
 	}
+	if *heapProfile != "" {
+		runtime.MemProfileRate = 4096 // fine enough to see what a long run keeps
+	}
 	if *logFormat != "text" && *logFormat != "json" {
 		return fmt.Errorf("--log: %q is not text or json", *logFormat)
 	}

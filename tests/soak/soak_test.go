@@ -311,6 +311,10 @@ wait:
 		if err := os.WriteFile(path, []byte(res.markdown()), 0o644); err != nil {
 			t.Errorf("report: %v", err)
 		}
+		// The heap profile goes next to the report, for go tool pprof.
+		if b, err := os.ReadFile(filepath.Join(dir, "heap.pprof")); err == nil {
+			os.WriteFile(strings.TrimSuffix(path, filepath.Ext(path))+"-heap.pprof", b, 0o644)
+		}
 	}
 
 	var errs []string
