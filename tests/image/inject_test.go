@@ -91,6 +91,13 @@ func TestImageInject(t *testing.T) {
 	if m[1] != "7.0.0-1~veilletest:ii" || m[2] != "populate" || m[3] != "active" {
 		t.Errorf("OpenMediaVault layer: %s; want the stand-in installed from the local repository, populated, veille active", m[0])
 	}
+	for _, want := range []struct{ name, user string }{{"strict", "veille"}, {"less-strict", "root"}} {
+		m = v.Expect(vtLine(`dropin `+want.name+` active=(\S+) user=(\S+) exposure=(\S+)`), 3*time.Minute)
+		t.Logf("%s", m[0])
+		if m[1] != "active" || m[2] != want.user || !strings.HasSuffix(m[3], "_OK") {
+			t.Errorf("with examples/%s.conf veille is %s as %s, exposure %s; want active as %s, OK", want.name, m[1], m[2], m[3], want.user)
+		}
+	}
 	m = v.Expect(vtLine(`upgrade (.*)`), 5*time.Minute)
 	t.Logf("%6.1fs %s", time.Since(start).Seconds(), m[0])
 	if want := fmt.Sprintf("version=%s2 restarted=yes conffile_kept=yes enabled=enabled", version); m[1] != want {

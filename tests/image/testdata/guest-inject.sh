@@ -24,6 +24,18 @@ wait_for 300 "OpenMediaVault layer done" 'test -f /var/lib/veille-image/omv.done
 vt "inject veille_version=$(dpkg-query -W -f '${Version}:${db:Status-Abbrev}' veille | tr -d ' ') setup=$(prop veille-inject-setup Result) deb_left=$(test -e /var/cache/veille/veille.deb && echo yes || echo no)"
 vt "inject config_sha256=$(sha256sum </etc/veille/veille.toml | cut -d' ' -f1) config_mode=$(stat -c %U:%G:%a /etc/veille/veille.toml) imported=$(test -f /boot/firmware/veille.toml.imported && echo yes || echo no)"
 vt "inject omv=$(dpkg-query -W -f '${Version}:${db:Status-Abbrev}' openmediavault | tr -d ' ') populated=$(cat /var/lib/omv-dummy/populated 2>/dev/null || echo no) veille=$(prop veille ActiveState)"
+# The example drop-ins of the package: each gives a veille that starts.
+for d in strict less-strict; do
+	mkdir -p /etc/systemd/system/veille.service.d
+	cp "/usr/share/doc/veille/examples/$d.conf" /etc/systemd/system/veille.service.d/
+	systemctl daemon-reload
+	systemctl restart veille || fail "veille does not start with the $d drop-in"
+	vt "dropin $d active=$(prop veille ActiveState) user=$(ps -o user= -p "$(prop veille MainPID)") exposure=$(systemd-analyze security veille.service 2>/dev/null | tail -n 1 | grep -Eo '[0-9]+\.[0-9]+ [A-Z]+' | tr ' ' _)"
+	rm -r /etc/systemd/system/veille.service.d
+	systemctl daemon-reload
+	systemctl restart veille || fail "veille does not start again without the $d drop-in"
+done
+
 # The package's life under a running systemd: upgrade (the edited conffile
 # stays, the service restarts), remove (stopped, masked, config kept), purge
 # (config, state and enablement gone).
