@@ -5,9 +5,11 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"math"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -29,11 +31,16 @@ var (
 func TestFigures(t *testing.T) {
 	var figs Figures
 	t.Run("accuracy", func(t *testing.T) {
-		for _, c := range DefaultAccuracyCases() {
-			r, err := AccuracyPhases(c, *spanFlag, *phases)
-			if err != nil {
-				t.Fatal(err)
-			}
+		cases := DefaultAccuracyCases()
+		results := make([]PhaseResult, len(cases))
+		if err := parallel(len(cases), func(k int) (err error) {
+			results[k], err = AccuracyPhases(cases[k], *spanFlag, *phases)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for k, c := range cases {
+			r := results[k]
 			figs.Accuracy = append(figs.Accuracy, r)
 			for i, rr := range r.Rails {
 				t.Logf("%-36v %s exact %.4f Wh measured %.4f Wh error %+.3f %% (phases %+.3f…%+.3f)",
@@ -51,11 +58,15 @@ func TestFigures(t *testing.T) {
 		}
 	})
 	t.Run("wire", func(t *testing.T) {
-		for ch := 1; ch <= 3; ch++ {
-			r, err := WireSize(ch, 10*time.Second, 30, *spanFlag)
-			if err != nil {
-				t.Fatal(err)
-			}
+		results := make([]WireResult, 3)
+		if err := parallel(len(results), func(k int) (err error) {
+			results[k], err = WireSize(k+1, 10*time.Second, 30, *spanFlag)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for k, r := range results {
+			ch := k + 1
 			figs.Wire = append(figs.Wire, r)
 			t.Logf("%d channels: %d frames, %.2f B per sample-channel (%.2f with MQTT framing); listen JSON %.1f, plain JSON %.1f",
 				ch, r.Frames, r.PerSampleChannel(r.CBORBytes), r.PerSampleChannel(r.CBORPackets), r.PerSampleChannel(r.ListenJSON), r.PerSampleChannel(r.PlainJSON))
@@ -78,6 +89,24 @@ func TestFigures(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// parallel runs f(0) … f(n-1) on as many goroutines as there are CPUs and
+// returns the first error. Each simulated world is independent.
+func parallel(n int, f func(k int) error) error {
+	errs := make([]error, n)
+	sem := make(chan struct{}, runtime.NumCPU())
+	var wg sync.WaitGroup
+	for k := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			errs[k] = f(k)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // published is one message the reporter sent.

@@ -869,7 +869,7 @@ func (c *counter) streams(from, to time.Time) ([]Stream, Stream) {
 		switch {
 		case len(ms) >= 2 && ms[len(ms)-1].at.After(ms[0].at):
 			s.PerDay = float64(afterFirst) / ms[len(ms)-1].at.Sub(ms[0].at).Seconds() * day.Seconds()
-			s.PerDayBasis = fmt.Sprintf("%d messages after the first, over %v", len(ms)-1, ms[len(ms)-1].at.Sub(ms[0].at).Round(time.Second))
+			s.PerDayBasis = fmt.Sprintf("the %d after the first, over %v", len(ms)-1, ms[len(ms)-1].at.Sub(ms[0].at).Round(time.Second))
 		case len(ms) == 1:
 			s.PerDay = float64(s.Packets) * day.Seconds() / to.Sub(from).Seconds()
 			s.PerDayBasis = "one message in the window"
