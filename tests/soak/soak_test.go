@@ -426,7 +426,9 @@ func analyse(t *testing.T, ss []stats, start time.Time, days int) *result {
 		if !s.Running {
 			continue
 		}
-		if i > 0 && ss[i-1].Running {
+		// An hour between two lines of the same boot (a night off lies
+		// between two boots).
+		if i > 0 && ss[i-1].Running && ss[i-1].Boots == s.Boots {
 			up += s.Sim.Sub(ss[i-1].Sim).Hours()
 		}
 		// Day 1 from its third hour (the heap settles after the start).
