@@ -592,6 +592,9 @@ func startDemoEnv(t *testing.T, env []string, args ...string) *demo {
 		if t.Failed() {
 			d.dump()
 		}
+		if d.root != "" {
+			os.RemoveAll(d.root) // a killed demo leaves its world's tree behind
+		}
 	})
 	within(10*time.Second, func() bool {
 		d.mu.Lock()

@@ -99,6 +99,9 @@ func TestKillAgent(t *testing.T) {
 		}
 		d.cmd.Process.Kill()
 		<-d.done
+		if d.root != "" {
+			os.RemoveAll(d.root) // the killed world could not remove its tree
+		}
 		if d.waitErr == nil || !killed(d.waitErr) {
 			problems = append(problems, fmt.Errorf("start %d: veille ended by itself (%v) before the kill", i, d.waitErr))
 		}
