@@ -167,6 +167,8 @@ type Agent struct {
 	channels []channelInfo
 	keeper   *energy.Keeper
 	batcher  *telemetry.Batcher
+	enc      telemetry.Encoder
+	teleMu   sync.Mutex // batcher and enc: the sampler and the control loop flush
 	session  *mqtt.Session
 	broker   *mqtt.Broker
 	ha       *homeassistant.Reporter
@@ -181,8 +183,10 @@ type Agent struct {
 	// simWorld is the emulated sensors' world ([simulation] sensors).
 	simWorld interface{ Close() error }
 
-	mu   sync.Mutex
-	snap Snapshot
+	mu          sync.Mutex
+	snap        Snapshot
+	statusDisks []telemetry.DiskState // buffer of status()
+	haState     homeassistant.State   // buffer of fillHAState
 	// decided: the control loop has filled in its first decision; until
 	// then the snapshot's schedule and disk states are zero values, which
 	// Home Assistant must not be told (the switch would flip off and on).
@@ -264,7 +268,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	ctl.load()
 	ctl.ctl = a.buildPower()
-	ctl.checks = a.buildChecks()
+	ctl.checks, ctl.rates = a.buildChecks()
 	if ctl.ctl != nil && ctl.ctl.DisksAreAsleep() {
 		ctl.setState(scheduler.DisksAsleep) // asleep before a restart of veille
 	}

@@ -43,7 +43,8 @@ type controlState struct {
 type control struct {
 	a       *Agent
 	ctl     *power.Controller
-	checks  *activity.Set
+	checks  *activity.Set // run when the plan would sleep deeper
+	rates   *activity.Set // run every step: they measure between two runs
 	idle    *usbdisk.IdleMonitor
 	idleMap map[string]int // kernel disk name → index in cfg.Disks
 
@@ -134,17 +135,31 @@ func (c *control) step(ctx context.Context, now time.Time) {
 		Now: now, ClockSynced: a.hw.ClockSynced(), StayAwakeUntil: c.stayUntil, Monotonic: mono,
 		AwakeSince: now.Add(-(mono - c.awakeMono)),
 	}
-	if c.checks != nil {
-		acts, err := c.checks.Run(ctx, now)
-		if err != nil && ctx.Err() == nil {
-			a.log.Debug("activity checks", "err", err)
-		}
-		for _, x := range acts {
-			obs.Active = append(obs.Active, scheduler.Activity{Check: x.Check, Detail: x.Detail})
-		}
-	}
 	obs.Timers = c.watchedTimers(ctx, now)
 	d, mem := scheduler.Decide(c.policy(), c.mem, obs)
+	// Activity only matters when the plan would sleep deeper than now: the
+	// checks (reading every socket and process) run only then, not all day.
+	// The rate checks (network, disk I/O) compare with their previous
+	// reading, so they run every step to keep it recent; they are cheap.
+	var acts []activity.Activity
+	if c.rates != nil {
+		acts, _ = c.rates.Run(ctx, now)
+	}
+	if d.State > c.state {
+		if c.checks != nil {
+			more, err := c.checks.Run(ctx, now)
+			if err != nil && ctx.Err() == nil {
+				a.log.Debug("activity checks", "err", err)
+			}
+			acts = append(acts, more...)
+		}
+		if len(acts) > 0 {
+			for _, x := range acts {
+				obs.Active = append(obs.Active, scheduler.Activity{Check: x.Check, Detail: x.Detail})
+			}
+			d, mem = scheduler.Decide(c.policy(), c.mem, obs)
+		}
+	}
 	c.mem = mem
 	target := d.State
 	if h := c.manual; h != nil {
@@ -220,9 +235,7 @@ func (c *control) setState(s scheduler.Depth) {
 // the power controller runs the whole sequence (disks, alarm, power-off).
 func (c *control) sleepSystem(ctx context.Context, wakeAt time.Time) error {
 	a := c.a
-	if f := a.batcher.Flush(); f != nil {
-		a.publishFrame(f)
-	}
+	a.flushTelemetry()
 	err := c.ctl.Sleep(ctx, wakeAt)
 	if err != nil {
 		return err
@@ -281,9 +294,7 @@ func (c *control) do(ctx context.Context, act Action) {
 		}
 		err = c.sleepSystem(ctx, wake)
 	case "shutdown":
-		if f := a.batcher.Flush(); f != nil {
-			a.publishFrame(f)
-		}
+		a.flushTelemetry()
 		err = c.ctl.Shutdown(ctx)
 	case "reboot":
 		err = c.ctl.Reboot(ctx)

@@ -72,19 +72,21 @@ func (a *Agent) request(act Action) {
 	}
 }
 
-// updateHA hands the latest snapshot to the reporter (it decides the
-// cadence: slow, plus significant changes).
-func (a *Agent) updateHA(s *Snapshot) {
-	if a.ha == nil {
-		return
-	}
-	st := homeassistant.State{
+// fillHAState builds the Home Assistant state from the snapshot into the
+// agent's own buffers (no allocation per sample); the reporter decides the
+// cadence: slow, plus significant changes. a.mu is held; only the sampler
+// calls it.
+func (a *Agent) fillHAState(s *Snapshot) {
+	st := &a.haState
+	*st = homeassistant.State{
 		SoCTemp: s.SoCTemp, HasSoCTemp: s.HasSoCTemp, Throttled: s.Throttled,
 		Scheduler:       schedulerState(s.ScheduleEnabled, s.State, s.Decision),
 		Reason:          s.Decision.Reason,
 		ScheduleEnabled: s.ScheduleEnabled,
 		SavedMilliWh:    uint64(s.SavedWh * 1000),
 		CO2eGrams:       uint64(s.SavedCO2eG),
+		Channels:        st.Channels[:0],
+		Disks:           st.Disks[:0],
 	}
 	if s.Reason != "" {
 		st.Reason = s.Reason
@@ -106,7 +108,6 @@ func (a *Agent) updateHA(s *Snapshot) {
 	for _, d := range s.Disks {
 		st.Disks = append(st.Disks, d.State)
 	}
-	a.ha.Update(st)
 }
 
 // scheduleOf is the retained next sleep / next wake.

@@ -40,9 +40,7 @@ func (a *Agent) sampleLoop(ctx context.Context) error {
 		}
 		next := now.Truncate(interval).Add(interval)
 		if !clock.Sleep(a.clk, next.Sub(a.clk.Now()), ctx.Done()) {
-			if f := a.batcher.Flush(); f != nil {
-				a.publishFrame(f)
-			}
+			a.flushTelemetry()
 			return nil
 		}
 	}
@@ -85,36 +83,52 @@ func (a *Agent) sampleOnce(ctx context.Context, s *sampler, now time.Time) {
 		s.tele[i] = telemetry.Reading{Voltage: r.Bus, Current: r.Current, Power: r.Power,
 			EnergyMilliWh: a.keeper.Published(i) / 3600000, OK: s.ok[i], Overflow: r.Overflow}
 	}
+	a.teleMu.Lock()
 	a.batcher.SetStatus(a.status())
 	f, err := a.batcher.Add(now, s.tele)
 	if err != nil {
 		a.log.Error("telemetry", "err", err)
 	}
 	if f != nil {
-		a.publishFrame(f)
+		a.sendFrameLocked(f)
 	}
+	a.teleMu.Unlock()
 	a.updateSnapshot(now, s)
 }
 
-func (a *Agent) publishFrame(f *telemetry.Frame) {
-	b, err := telemetry.Encode(f)
+// flushTelemetry sends the samples of an unfinished frame (before a halt,
+// at stop). The sampler and the control loop both call it.
+func (a *Agent) flushTelemetry() {
+	a.teleMu.Lock()
+	defer a.teleMu.Unlock()
+	if f := a.batcher.Flush(); f != nil {
+		a.sendFrameLocked(f)
+	}
+}
+
+// sendFrameLocked encodes and publishes a frame; teleMu is held.
+func (a *Agent) sendFrameLocked(f *telemetry.Frame) {
+	b, err := a.enc.Encode(f)
 	if err != nil {
 		a.log.Error("encode frame", "err", err)
 		return
 	}
 	if a.session != nil {
-		a.session.PublishTelemetry(b)
+		a.session.PublishTelemetry(b) // copies b
 	}
 }
 
-// status is the node status carried at the end of each frame.
+// status is the node status carried at the end of each frame. Its disk list
+// is the agent's buffer: the batcher copies it.
 func (a *Agent) status() telemetry.Status {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	st := telemetry.Status{Throttled: a.snap.Throttled, Scheduler: schedulerState(a.snap.ScheduleEnabled, a.snap.State, a.snap.Decision)}
+	a.statusDisks = a.statusDisks[:0]
 	for _, d := range a.snap.Disks {
-		st.Disks = append(st.Disks, d.State)
+		a.statusDisks = append(a.statusDisks, d.State)
 	}
+	st.Disks = a.statusDisks
 	if a.snap.HasSoCTemp {
 		st.SoCTemp, st.HasSoCTemp = int32(a.snap.SoCTemp*10), true
 	}
@@ -171,14 +185,16 @@ func (a *Agent) updateSnapshot(now time.Time, s *sampler) {
 		c.Disks = append([]DiskState(nil), snap.Disks...)
 		cp = &c
 	}
-	decided := a.decided
+	ha := a.ha != nil && a.decided
+	if ha {
+		a.fillHAState(snap)
+	}
 	a.mu.Unlock()
 	if cp != nil {
 		a.opts.Observe(Event{Time: now, Kind: EventSample, Snapshot: cp})
 	}
-	if a.ha != nil && decided {
-		s := a.Snapshot()
-		a.updateHA(&s)
+	if ha {
+		a.ha.Update(a.haState) // copies its slices
 	}
 }
 

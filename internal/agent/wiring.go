@@ -172,11 +172,13 @@ func (a *Agent) Power(ctx context.Context, channel string) (float64, error) {
 	}
 }
 
-// buildChecks makes the activity checks of [checks].
-func (a *Agent) buildChecks() *activity.Set {
+// buildChecks makes the activity checks of [checks]: the ones that measure a
+// rate between two runs, and the others.
+func (a *Agent) buildChecks() (checks, rates *activity.Set) {
 	c := a.cfg
 	k := c.Checks
 	set := &activity.Set{Log: a.log}
+	rates = &activity.Set{Log: a.log}
 	if len(k.Ports) > 0 {
 		conn := &activity.Connections{Root: c.Root, Containers: k.Containers}
 		for _, p := range k.Ports {
@@ -185,10 +187,10 @@ func (a *Agent) buildChecks() *activity.Set {
 		set.Checks = append(set.Checks, conn)
 	}
 	if k.NetworkRate > 0 {
-		set.Checks = append(set.Checks, &activity.Throughput{Root: c.Root, Exclude: []string{"docker*", "veth*", "br-*", "podman*", "virbr*"}, Threshold: float64(k.NetworkRate)})
+		rates.Checks = append(rates.Checks, &activity.Throughput{Root: c.Root, Exclude: []string{"docker*", "veth*", "br-*", "podman*", "virbr*"}, Threshold: float64(k.NetworkRate)})
 	}
 	if k.DiskIORate > 0 {
-		set.Checks = append(set.Checks, &activity.DiskIO{Root: c.Root, Threshold: float64(k.DiskIORate)})
+		rates.Checks = append(rates.Checks, &activity.DiskIO{Root: c.Root, Threshold: float64(k.DiskIORate)})
 	}
 	if k.LoadAverage > 0 {
 		set.Checks = append(set.Checks, &activity.Load{Root: c.Root, Minutes: 5, Threshold: k.LoadAverage})
@@ -227,7 +229,7 @@ func (a *Agent) buildChecks() *activity.Set {
 	if len(k.Command) > 0 {
 		set.Checks = append(set.Checks, &activity.Command{Argv: k.Command, Timeout: k.CommandTimeout.D()})
 	}
-	return set
+	return set, rates
 }
 
 // logindAdapter gives the activity checks the logind client's lists.

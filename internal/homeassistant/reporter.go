@@ -236,10 +236,13 @@ func (r *Reporter) Purge(ctx context.Context) error {
 
 // Update records the current state; Run publishes it at the next
 // StateInterval, or soon if the change is significant.
-func (r *Reporter) Update(s State) {
-	s.Channels = append([]ChannelState(nil), s.Channels...)
-	s.Disks = append(s.Disks[:0:0], s.Disks...)
+func (r *Reporter) Update(in State) {
 	r.mu.Lock()
+	// Into the reporter's own buffers: the caller reuses its slices, and
+	// nothing is allocated per sample.
+	s := in
+	s.Channels = append(r.state.Channels[:0], in.Channels...)
+	s.Disks = append(r.state.Disks[:0], in.Disks...)
 	// Counters never go backwards for Home Assistant, whatever we are given.
 	for i := range s.Channels {
 		if i < len(r.maxEnergy) {
@@ -312,6 +315,8 @@ func (r *Reporter) publishState(ctx context.Context) error {
 		return nil
 	}
 	s := r.state
+	s.Channels = append([]ChannelState(nil), s.Channels...) // Update reuses r.state's buffers
+	s.Disks = append(s.Disks[:0:0], s.Disks...)
 	r.mu.Unlock()
 	b, err := r.stateJSON(s)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/veille/veille/internal/clock"
@@ -28,19 +29,22 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// The reporter's timing is tested in a testing/synctest bubble: time is
+// virtual, advances only while every goroutine of the bubble is blocked, and
+// synctest.Wait returns once the reporter has reacted to what the test did
+// (a fake clock polled from outside cannot know that, and raced).
 type runFixture struct {
-	t    *testing.T
-	clk  *clock.Fake
-	rec  *recorder
-	r    *Reporter
-	stop func()
+	t   *testing.T
+	rec *recorder
+	r   *Reporter
 }
 
+// startReporter runs a Reporter on the bubble's clock; call it inside
+// synctest.Test.
 func startReporter(t *testing.T, mut func(*Options)) *runFixture {
-	clk := clock.NewFake(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	rec := &recorder{}
 	o := testOptions(t)
-	o.Clock = clk
+	o.Clock = clock.Real{}
 	o.MinInterval = 5 * time.Second
 	if mut != nil {
 		mut(&o)
@@ -52,54 +56,60 @@ func startReporter(t *testing.T, mut func(*Options)) *runFixture {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
-	f := &runFixture{t: t, clk: clk, rec: rec, r: r}
-	f.stop = func() {
+	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
-	}
-	t.Cleanup(f.stop)
-	return f
+	})
+	return &runFixture{t: t, rec: rec, r: r}
 }
 
-// idle waits until Run is blocked on the clock.
-func (f *runFixture) idle() {
-	f.t.Helper()
-	waitUntil(f.t, "reporter to wait", func() bool { return f.clk.Waiters() > 0 })
-}
+// settle waits until the reporter has done all it can at this instant.
+func (f *runFixture) settle() { synctest.Wait() }
 
+// advance lets d of virtual time pass, then settles.
 func (f *runFixture) advance(d time.Duration) {
+	time.Sleep(d)
+	synctest.Wait()
+}
+
+// expect fails unless cond holds once the reporter has settled.
+func (f *runFixture) expect(what string, cond func() bool) {
 	f.t.Helper()
-	f.idle()
-	f.clk.Advance(d)
+	synctest.Wait()
+	if !cond() {
+		f.t.Fatalf("%s: not so after the reporter settled", what)
+	}
 }
 
 func (f *runFixture) states() int { return len(f.rec.on("veille/nas/state")) }
 
-func TestReporterCadenceAndSignificantChange(t *testing.T) {
+func TestReporterCadenceAndSignificantChange(t *testing.T) { synctest.Test(t, testReporterCadence) }
+
+func testReporterCadence(t *testing.T) {
 	f := startReporter(t, nil)
 	s := sampleState()
 	f.r.Update(s) // first state: significant
-	waitUntil(t, "first state", func() bool { return f.states() == 1 })
+	f.expect("first state", func() bool { return f.states() == 1 })
 
 	// A small change waits for the slow cadence.
 	s.Channels[0].MilliWatts += 100 // +0.1 W
 	s.Channels[0].EnergyMilliWh += 10
 	f.r.Update(s)
 	f.advance(30 * time.Second)
-	f.idle()
+	f.settle()
 	if n := f.states(); n != 1 {
 		t.Fatalf("insignificant change published: %d states", n)
 	}
 	f.advance(30 * time.Second)
-	waitUntil(t, "heartbeat state", func() bool { return f.states() == 2 })
+	f.expect("heartbeat state", func() bool { return f.states() == 2 })
 
 	// A disk spinning up is significant: published within MinInterval.
 	s.Disks = []telemetry.DiskState{telemetry.DiskActive}
 	f.r.Update(s)
 	f.advance(5 * time.Second)
-	waitUntil(t, "significant state", func() bool { return f.states() == 3 })
+	f.expect("significant state", func() bool { return f.states() == 3 })
 	last := f.rec.on("veille/nas/state")[2]
 	if !last.retained || !strings.Contains(string(last.payload), `"media":"active"`) {
 		t.Errorf("state %s retained %v", last.payload, last.retained)
@@ -109,7 +119,7 @@ func TestReporterCadenceAndSignificantChange(t *testing.T) {
 	s.Channels[0].MilliWatts += 2000
 	f.r.Update(s)
 	f.advance(5 * time.Second)
-	waitUntil(t, "power change", func() bool { return f.states() == 4 })
+	f.expect("power change", func() bool { return f.states() == 4 })
 }
 
 func TestThresholds(t *testing.T) {
@@ -144,7 +154,9 @@ func TestThresholds(t *testing.T) {
 	}
 }
 
-func TestReporterBirthReannouncesAfterRandomDelay(t *testing.T) {
+func TestReporterBirthReannouncesAfterRandomDelay(t *testing.T) { synctest.Test(t, testReporterBirth) }
+
+func testReporterBirth(t *testing.T) {
 	f := startReporter(t, nil)
 	f.r.birthRandom = func(max time.Duration) time.Duration {
 		if max != 5*time.Second {
@@ -153,34 +165,36 @@ func TestReporterBirthReannouncesAfterRandomDelay(t *testing.T) {
 		return 3 * time.Second
 	}
 	f.r.Update(sampleState())
-	waitUntil(t, "first state", func() bool { return f.states() == 1 })
+	f.expect("first state", func() bool { return f.states() == 1 })
 	f.r.HandleBirth("homeassistant/status", []byte("offline"))
 	f.r.HandleBirth("homeassistant/status", []byte("online"))
 	f.advance(2 * time.Second)
-	f.idle()
+	f.settle()
 	if n := len(f.rec.on("homeassistant/device/nas/config")); n != 0 {
 		t.Fatalf("announced before the delay: %d", n)
 	}
 	f.advance(time.Second)
-	waitUntil(t, "re-announce", func() bool { return len(f.rec.on("homeassistant/device/nas/config")) == 1 })
-	waitUntil(t, "state after discovery", func() bool { return f.states() == 2 })
+	f.expect("re-announce", func() bool { return len(f.rec.on("homeassistant/device/nas/config")) == 1 })
+	f.expect("state after discovery", func() bool { return f.states() == 2 })
 	cfg := f.rec.on("homeassistant/device/nas/config")[0]
 	if !cfg.retained || cfg.qos != 1 {
 		t.Errorf("discovery retained=%v qos=%d", cfg.retained, cfg.qos)
 	}
 }
 
-func TestReporterEnergyNeverGoesBack(t *testing.T) {
+func TestReporterEnergyNeverGoesBack(t *testing.T) { synctest.Test(t, testReporterEnergy) }
+
+func testReporterEnergy(t *testing.T) {
 	f := startReporter(t, nil)
 	s := sampleState()
 	f.r.Update(s)
-	waitUntil(t, "first state", func() bool { return f.states() == 1 })
+	f.expect("first state", func() bool { return f.states() == 1 })
 	s.Channels[0].EnergyMilliWh = 1000 // a lost checkpoint, say
 	s.SavedMilliWh = 1
 	s.Scheduler = telemetry.SchedulerAwake // make it go out now
 	f.r.Update(s)
 	f.advance(5 * time.Second)
-	waitUntil(t, "second state", func() bool { return f.states() == 2 })
+	f.expect("second state", func() bool { return f.states() == 2 })
 	var v struct {
 		Ch map[string]struct {
 			KWh float64 `json:"kwh"`
