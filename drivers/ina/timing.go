@@ -82,10 +82,15 @@ const ina228TempConversion = 50 * time.Microsecond
 // both take ct, averaged avg times, with every channel on:
 // (VBUSCT+VSHCT)·AVG, ×3 channels on the INA3221, +VTCT on the INA228.
 func cyclePeriod(c Chip, avg int, ct time.Duration) time.Duration {
+	return cyclePeriodN(c, avg, ct, 3)
+}
+
+// cyclePeriodN is cyclePeriod with the number of enabled INA3221 inputs.
+func cyclePeriodN(c Chip, avg int, ct time.Duration, inputs int) time.Duration {
 	n := time.Duration(avg)
 	switch c {
 	case ChipINA3221:
-		return 3 * 2 * ct * n
+		return time.Duration(inputs) * 2 * ct * n
 	case ChipINA228:
 		return (2*ct + ina228TempConversion) * n
 	}
@@ -103,6 +108,14 @@ func cyclePeriod(c Chip, avg int, ct time.Duration) time.Duration {
 // makes each reading cover the whole sampling interval, so a burst between two
 // samples is in the next reading rather than lost.
 func TimingFor(chip Chip, interval time.Duration) (averaging int, conversion time.Duration) {
+	return TimingForInputs(chip, interval, 3)
+}
+
+// TimingForInputs is TimingFor for an INA3221 with only inputs of its three
+// inputs enabled: its conversion cycle visits only those, so the same
+// settings cover less time. Other chips ignore inputs.
+func TimingForInputs(chip Chip, interval time.Duration, inputs int) (averaging int, conversion time.Duration) {
+	inputs = min(max(inputs, 1), 3)
 	type candidate struct {
 		avg        int
 		ct, period time.Duration
@@ -128,7 +141,7 @@ func TimingFor(chip Chip, interval time.Duration) (averaging int, conversion tim
 		}
 		for _, avg := range avgCounts {
 			for _, ct := range table {
-				consider(candidate{avg, ct, cyclePeriod(chip, avg, ct)})
+				consider(candidate{avg, ct, cyclePeriodN(chip, avg, ct, inputs)})
 			}
 		}
 	}

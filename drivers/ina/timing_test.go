@@ -141,3 +141,38 @@ func TestReadingString(t *testing.T) {
 		t.Errorf("String = %q, want %q", got, want)
 	}
 }
+
+// An INA3221 with one input enabled cycles through that input only: the
+// settings that cover 10 s with three inputs cover a third of it with one.
+func TestTimingForInputs(t *testing.T) {
+	for inputs := 1; inputs <= 3; inputs++ {
+		avg, ct := TimingForInputs(ChipINA3221, 10*time.Second, inputs)
+		period := cyclePeriodN(ChipINA3221, avg, ct, inputs)
+		if period < 10*time.Second {
+			t.Errorf("%d inputs: avg %d × %v covers %v < 10 s", inputs, avg, ct, period)
+		}
+		dev, err := NewINA3221(&i2ctest.Record{}, &Opts{Averaging: avg, BusConversion: ct, ShuntConversion: ct,
+			Channels: channelsEnabled(inputs)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dev.UpdatePeriod() != period {
+			t.Errorf("%d inputs: the driver's period %v, TimingForInputs planned %v", inputs, dev.UpdatePeriod(), period)
+		}
+	}
+	a3, c3 := TimingFor(ChipINA3221, 10*time.Second)
+	if a, c := TimingForInputs(ChipINA3221, 10*time.Second, 3); a != a3 || c != c3 {
+		t.Error("TimingFor is not TimingForInputs with three inputs")
+	}
+	if a1, c1 := TimingForInputs(ChipINA3221, 10*time.Second, 1); cyclePeriodN(ChipINA3221, a3, c3, 1) >= 10*time.Second || (a1 == a3 && c1 == c3) {
+		t.Error("one input with the three-input settings should not cover the interval; TimingForInputs must differ")
+	}
+}
+
+func channelsEnabled(n int) [3]ChannelOpts {
+	var ch [3]ChannelOpts
+	for i := range ch {
+		ch[i] = ChannelOpts{Disabled: i >= n, Shunt: 100 * physic.MilliOhm}
+	}
+	return ch
+}

@@ -32,6 +32,9 @@ type sensor struct {
 	n        int
 	period   time.Duration // the time one reading covers (chip averaging)
 	readyAt  time.Time     // the chip's first averaged result after (re)opening
+	interval time.Duration // the sampling interval
+	accum    bool          // the chip integrates energy itself (INA228)
+	warned   bool          // the short-window warning was given
 	failures int
 	retryAt  time.Time
 	err      error
@@ -83,7 +86,9 @@ func buildSensors(c *config.Config, openBus busOpener, hw hwmon.FS) ([]*sensor, 
 		if s.AdcRange == 1 {
 			opts.ShuntRange = 40960 * physic.MicroVolt
 		}
-		avg, conv := ina.TimingFor(chip, interval)
+		// Inputs the configuration does not name are switched off, so an
+		// INA3221's cycle visits fewer inputs: size its averaging for them.
+		avg, conv := ina.TimingForInputs(chip, interval, max(len(s.Channels), 1))
 		if s.AdcAveraging != 0 {
 			avg = s.AdcAveraging
 		}
@@ -119,7 +124,8 @@ func buildSensors(c *config.Config, openBus busOpener, hw hwmon.FS) ([]*sensor, 
 				ShuntMicroOhms: int64(opts.Shunt / physic.MicroOhm), MaxCurrentMilliAmps: int64(opts.MaxCurrent / physic.MilliAmpere)}
 			chans = append(chans, channelInfo{Name: s.Name, Meta: meta})
 		}
-		sn := &sensor{name: fmt.Sprintf("%s %s", s.Chip, busName), first: len(chans) - n, n: n}
+		sn := &sensor{name: fmt.Sprintf("%s %s", s.Chip, busName), first: len(chans) - n, n: n,
+			interval: interval, accum: chip == ina.ChipINA228}
 		sn.open = func() (source, error) {
 			b, err := getBus(s.Bus)
 			if err != nil {
@@ -201,6 +207,11 @@ func (s *sensor) read(now time.Time, dst []ina.Reading, log *slog.Logger) bool {
 		// A chip just configured holds no averaged result until its first
 		// window completes: its registers read zero or stale values.
 		s.readyAt = now.Add(s.period)
+		if !s.warned && !s.accum && s.period > 0 && s.period < s.interval*9/10 {
+			s.warned = true
+			log.Warn("this chip cannot average over the whole sampling interval: what happens between its readings is extrapolated, and short bursts can be missed or over-counted; use a shorter [sampling] interval, or an INA228 (it integrates energy itself)",
+				"sensor", s.name, "longest_window", s.period, "interval", s.interval)
+		}
 		if s.failures > 0 {
 			log.Info("sensor is back", "sensor", s.name, "after_failures", s.failures)
 		}

@@ -294,7 +294,7 @@ func Default() Config {
 		},
 		HomeAssistant: HomeAssistant{
 			Enabled: true, DiscoveryPrefix: "homeassistant", Discovery: "device",
-			StateInterval: Dur(60e9),
+			StateInterval: Dur(5 * 60e9),
 		},
 		Telemetry: Telemetry{Batch: 30},
 		Power:     Power{RTC: "rtc0", EEPROMCheck: true},
