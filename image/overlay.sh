@@ -24,6 +24,14 @@ tar -c --owner=0 --group=0 --numeric-owner -C "$here/rootfs" . | tar -x -p --no-
 chown -R 0:0 "$dir/usr/lib/veille-image" "$dir/etc/systemd/system/veille-firstboot.service" \
 	"$dir/etc/systemd/system/veille-bootconfig.service"
 
+# The image keeps no documentation (dpkg path filters of rootfs.sh), except
+# veille's own: its README, image guide and example drop-ins. (dpkg reads
+# dpkg.cfg.d in order and the last matching filter wins: after 99mmdebstrap.)
+cat >"$dir/etc/dpkg/dpkg.cfg.d/99veille-docs" <<'EOF_DPKG'
+# Keep veille's documentation and examples (the image drops other docs).
+path-include=/usr/share/doc/veille/*
+EOF_DPKG
+
 cp "$deb" "$dir/tmp/veille.deb"
 # A private mount namespace: /proc for the maintainer scripts, gone with it.
 unshare --mount --propagation private -- sh -euc '

@@ -394,8 +394,10 @@ func TestImageContents(t *testing.T) {
 	if !ok || len(bin) < 20 || !bytes.Equal(bin[:4], []byte("\x7fELF")) || bin[18] != 0xb7 { // EM_AARCH64
 		t.Error("/usr/bin/veille is not an arm64 ELF program")
 	}
-	if _, ok := readExt4(t, im, "/etc/veille/veille.toml"); !ok {
-		t.Error("no /etc/veille/veille.toml")
+	for _, p := range []string{"/etc/veille/veille.toml", "/usr/share/doc/veille/copyright", "/usr/share/doc/veille/examples/strict.conf", "/usr/share/doc/veille/examples/less-strict.conf"} {
+		if _, ok := readExt4(t, im, p); !ok {
+			t.Errorf("no %s in the image", p)
+		}
 	}
 	for _, p := range []string{"/etc/systemd/system/sysinit.target.wants/veille-firstboot.service", "/etc/systemd/system/multi-user.target.wants/veille-import-config.service"} {
 		if _, ok := readlinkExt4(t, im, p); !ok {

@@ -27,7 +27,7 @@ vt "inject omv=$(dpkg-query -W -f '${Version}:${db:Status-Abbrev}' openmediavaul
 # The example drop-ins of the package: each gives a veille that starts.
 for d in strict less-strict; do
 	mkdir -p /etc/systemd/system/veille.service.d
-	cp "/usr/share/doc/veille/examples/$d.conf" /etc/systemd/system/veille.service.d/
+	cp "/usr/share/doc/veille/examples/$d.conf" /etc/systemd/system/veille.service.d/ || fail "no examples/$d.conf"
 	systemctl daemon-reload
 	systemctl restart veille || fail "veille does not start with the $d drop-in"
 	vt "dropin $d active=$(prop veille ActiveState) user=$(ps -o user= -p "$(prop veille MainPID)") exposure=$(systemd-analyze security veille.service 2>/dev/null | tail -n 1 | grep -Eo '[0-9]+\.[0-9]+ [A-Z]+' | tr ' ' _)"
