@@ -36,7 +36,7 @@ version=$(dpkg-deb -f "$deb" Version)
 name=veille-$version-rpi-arm64
 stage_done "$(basename "$deb")"
 
-stage "root filesystem (mmdebstrap, cached)"
+stage "root filesystem (mmdebstrap; cached in image/cache)"
 "$here/rootfs.sh" "$build/rootfs.tar"
 stage_done
 
