@@ -50,6 +50,7 @@ func ExampleNew() {
 		{Addr: 0x40, W: []byte{0x02}, R: []byte{0x25, 0x70}}, // bus 9584
 		{Addr: 0x40, W: []byte{0x04}, R: []byte{0x27, 0x10}}, // current 10000
 		{Addr: 0x40, W: []byte{0x03}, R: []byte{0x12, 0xB8}}, // power 4792
+		{Addr: 0x40, W: []byte{0x05}, R: []byte{0x0A, 0x00}}, // calibration still 2560
 	}}
 	opts := ina.Opts{Shunt: 2 * physic.MilliOhm, MaxCurrent: 10 * physic.Ampere, CurrentLSB: physic.MilliAmpere}
 	dev, err := ina.New(bus, ina.ChipINA226, &opts)

@@ -1,6 +1,7 @@
 package ina
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -39,9 +40,13 @@ type INA219 struct {
 	config   uint16 // configuration with the conversion mode of opts
 	period   time.Duration
 	shuntMax int64 // shunt register counts at the PGA full scale
+	shuntLim int64 // the 12-bit ADC's codes, sign-extended: ±4096·2^PG
 	current  ratio
 	power    ratio
 	halted   bool
+	rb       readback
+	curM     currentModel
+	powM     powerModel
 }
 
 var _ conn.Resource = (*INA219)(nil)
@@ -92,13 +97,22 @@ func NewINA219(bus i2c.Bus, opts *Opts) (*INA219, error) {
 		mode:     o.Mode,
 		period:   badc.total + sadc.total,
 		shuntMax: int64(ina219Ranges[pg] / (10 * physic.MicroVolt)),
+		shuntLim: 4096 << pg,
 		current:  cur,
 		power:    pow,
+		curM:     currentModel{num: int64(cal), den: 4096, name: fmt.Sprintf("calibration %d / 4096", cal)},
+		// The shunt register holds ±4000·2^PG counts; the bus voltage is 13
+		// bits. A current crossing zero by the offset (up to 100 µV at PGA
+		// ÷8) and noise adds up to 32 shunt counts to the mean |I|.
+		powM: powerModel{div: 5000, averaged: o.Averaging > 1,
+			iMax: max(32768, (32000*uint64(cal)+4095)/4096), vMax: 0x1FFF, noise: 32*uint64(cal)/4096 + 1},
 	}
 	d.config = brng | uint16(pg)<<11 | badc.code<<7 | sadc.code<<3 | ina219ModeContinuous
 	if o.Mode == Triggered {
 		d.config = d.config&^0b111 | ina219ModeTriggered
 	}
+	// RST (15) reads 0 and bit 14 is reserved; calibration bit 0 is void.
+	d.rb = readback226(d.config, ina219ConfigPOR, 0xC000, 0, ina219RegCal, cal, 0x0001)
 	if err := d.write16(ina219RegCal, cal, "calibration"); err != nil {
 		return nil, err
 	}
@@ -118,9 +132,16 @@ func (d *INA219) Channels() int { return 1 }
 // averaging).
 func (d *INA219) UpdatePeriod() time.Duration { return d.period }
 
-// Sense reads bus voltage, shunt voltage, current and power into dst[0].
-// Overflow is the chip's OVF flag (the current or power calculation
-// overflowed) or a shunt voltage at the PGA full scale.
+// Sense reads bus voltage, shunt voltage, current and power into dst[0],
+// then reads back one setting (see readback226). Overflow is the chip's OVF
+// flag (the current or power calculation overflowed) or a shunt voltage at
+// the PGA full scale.
+//
+// A reading is refused with ErrImplausible when the setting read back is not
+// what was written, the reserved bit 2 of the bus voltage register is set,
+// the shunt voltage is beyond the PGA range, the current disagrees with the
+// shunt voltage × calibration, or the power with the current × bus voltage
+// (see powerModel). The registers are read once more before Sense gives up.
 func (d *INA219) Sense(dst []Reading) error {
 	if len(dst) < 1 {
 		return fmt.Errorf("%s: Sense needs room for 1 reading, got %d", d.name, len(dst))
@@ -150,32 +171,66 @@ func (d *INA219) Sense(dst []Reading) error {
 		}
 		bus = v
 	}
-	shunt, err := d.read16(ina219RegShunt, "shunt voltage")
+	r, err := d.sample(bus)
+	if errors.Is(err, ErrImplausible) {
+		if bus, err = d.read16(ina219RegBus, "bus voltage"); err == nil {
+			r, err = d.sample(bus)
+		}
+	}
 	if err != nil {
 		return err
+	}
+	dst[0] = r
+	return nil
+}
+
+// sample reads and checks one result; bus is the bus voltage register,
+// already read.
+func (d *INA219) sample(bus uint16) (Reading, error) {
+	shunt, err := d.read16(ina219RegShunt, "shunt voltage")
+	if err != nil {
+		return Reading{}, err
 	}
 	current, err := d.read16(ina219RegCurrent, "current")
 	if err != nil {
-		return err
+		return Reading{}, err
 	}
 	power, err := d.read16(ina219RegPower, "power")
 	if err != nil {
-		return err
+		return Reading{}, err
+	}
+	if err := d.check(&d.rb); err != nil {
+		return Reading{}, err
+	}
+	if err := d.reserved("bus voltage", uint64(bus), 1<<2, "2"); err != nil {
+		return Reading{}, err
+	}
+	s, i := int64(int16(shunt)), int16(current)
+	if s >= d.shuntLim || s < -d.shuntLim {
+		// At PGA ÷1 to ÷4 the high bits are copies of the sign.
+		return Reading{}, d.implausible("shunt voltage reads %04Xh (%d × 10 µV): not a sign-extended code of the PGA range ±%d (bus noise)", shunt, s, d.shuntLim)
+	}
+	ovf := bus&ina219OVF != 0
+	if !ovf && i != 0x7FFF && i != -0x8000 {
+		if err := d.curM.check(&d.regs, s, int64(i)); err != nil {
+			return Reading{}, err
+		}
+		if power != 0xFFFF {
+			if err := d.powM.check(&d.regs, uint64(power), absCode(int64(i)), uint64(bus>>3)); err != nil {
+				return Reading{}, err
+			}
+		}
 	}
 	r := Reading{
 		Bus:      physic.ElectricPotential(bus>>3) * 4 * physic.MilliVolt,
-		Shunt:    physic.ElectricPotential(int16(shunt)) * 10 * physic.MicroVolt,
-		Overflow: bus&ina219OVF != 0,
+		Shunt:    physic.ElectricPotential(s) * 10 * physic.MicroVolt,
+		Overflow: ovf || s >= d.shuntMax || s <= -d.shuntMax,
 	}
-	if s := int64(int16(shunt)); s >= d.shuntMax || s <= -d.shuntMax {
-		r.Overflow = true
-	}
-	i, ok1 := d.current.apply(int64(int16(current)))
+	cur, ok1 := d.current.apply(int64(i))
 	p, ok2 := d.power.apply(int64(power))
-	r.Current, r.Power = physic.ElectricCurrent(i), physic.Power(p)
+	r.Current, r.Power = physic.ElectricCurrent(cur), physic.Power(p)
 	r.Overflow = r.Overflow || !ok1 || !ok2
-	dst[0] = r
-	return nil
+	return r, nil
 }
 
 // Halt puts the chip in power-down mode. The next Sense restarts conversions

@@ -68,6 +68,9 @@ func TestINA219Sense(t *testing.T) {
 				r16(0x40, 0x01, tt.shunt),
 				r16(0x40, 0x04, tt.current),
 				r16(0x40, 0x03, tt.powr),
+				// The configuration is the power-on 399Fh: the calibration
+				// is what tells this chip from a reset one.
+				r16(0x40, 0x05, 4194),
 			)...)
 			d, err := NewINA219(bus, nil)
 			if err != nil {
@@ -90,6 +93,7 @@ func TestINA219Opts(t *testing.T) {
 		r16(0x45, 0x01, 4000),   // 40 mV: full scale at ÷1
 		r16(0x45, 0x04, 0x7FFF), // 4000·33554/4096 = 32767
 		r16(0x45, 0x03, 0),
+		r16(0x45, 0x00, 0b1111<<7|0b1111<<3|0b111), // read back
 	)
 	o := Opts{Addr: 0x45, Shunt: 100 * physic.MilliOhm, MaxCurrent: 400 * physic.MilliAmpere,
 		BusRange: 16 * physic.Volt, Averaging: 128, BusConversion: 532 * time.Microsecond, ShuntConversion: 532 * time.Microsecond}
@@ -153,6 +157,7 @@ func TestINA219TriggeredAndHalt(t *testing.T) {
 		r16(0x40, 0x01, 0x07D0),
 		r16(0x40, 0x04, 0x07FF),
 		r16(0x40, 0x03, 0x04CC),
+		r16(0x40, 0x00, 0x399B), // read back
 		// Halt: MODE = 000.
 		w16(0x40, 0x00, 0x3998),
 	)
@@ -187,11 +192,13 @@ func TestINA219HaltThenSense(t *testing.T) {
 		r16(0x40, 0x01, 0),
 		r16(0x40, 0x04, 0),
 		r16(0x40, 0x03, 0),
+		r16(0x40, 0x05, 4194),
 		// Then plain continuous reads again.
 		r16(0x40, 0x02, 0x5DC2),
 		r16(0x40, 0x01, 0),
 		r16(0x40, 0x04, 0),
 		r16(0x40, 0x03, 0),
+		r16(0x40, 0x05, 4194),
 	)
 	d, err := NewINA219(bus, &o)
 	if err != nil {

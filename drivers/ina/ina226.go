@@ -1,6 +1,7 @@
 package ina
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -20,9 +21,11 @@ const (
 	ina226RegCal     = 0x05 // 15 bits
 	ina226RegMask    = 0x06 // Mask/Enable: CVRF(3) OVF(2); reading clears CVRF
 
+	ina226ConfigPOR   = 0x4127
 	ina226ConfigFixed = 0x4000 // bits 14:12 read back as 100b
 	ina226CVRF        = 1 << 3
 	ina226OVF         = 1 << 2
+	ina226MaskRsvd    = 0x03E0 // Mask/Enable bits 9:5 are reserved: 0
 
 	modeTriggered  = 0b011 // shunt and bus, triggered (INA226, INA260, INA3221)
 	modeContinuous = 0b111 // shunt and bus, continuous
@@ -38,6 +41,9 @@ type INA226 struct {
 	current ratio
 	power   ratio
 	halted  bool
+	rb      readback
+	curM    currentModel
+	powM    powerModel
 }
 
 var _ conn.Resource = (*INA226)(nil)
@@ -80,7 +86,12 @@ func newINA226(bus i2c.Bus, c Chip, opts *Opts) (*INA226, error) {
 		period:  period,
 		current: cur,
 		power:   pow,
+		curM:    currentModel{num: int64(cal), den: 2048, name: fmt.Sprintf("calibration %d / 2048", cal)},
+		powM: powerModel{div: 20000, averaged: o.Averaging > 1,
+			iMax: max(32768, (32768*uint64(cal)+2047)/2048), vMax: 0x7FFF, noise: 16*uint64(cal)/2048 + 1},
 	}
+	// RST (15) reads 0, bits 14:12 read 100b; calibration bit 15 is reserved.
+	d.rb = readback226(d.config, ina226ConfigPOR, 0xF000, ina226ConfigFixed, ina226RegCal, cal, 0x8000)
 	if err := d.write16(ina226RegCal, cal, "calibration"); err != nil {
 		return nil, err
 	}
@@ -129,8 +140,14 @@ func (d *INA226) Channels() int { return 1 }
 func (d *INA226) UpdatePeriod() time.Duration { return d.period }
 
 // Sense reads the Mask/Enable flags, shunt voltage, bus voltage, current and
-// power into dst[0]. Overflow is the OVF flag (math overflow of the current or
-// power calculation) or a shunt or bus voltage at its full-scale code.
+// power into dst[0], then reads back one setting (see readback226). Overflow
+// is the OVF flag (math overflow of the current or power calculation) or a
+// shunt or bus voltage at its full-scale code.
+//
+// A reading is refused with ErrImplausible when the setting read back is not
+// what was written, a reserved bit is set, the current disagrees with the
+// shunt voltage × calibration, or the power with the current × bus voltage
+// (see powerModel). The registers are read once more before Sense gives up.
 func (d *INA226) Sense(dst []Reading) error {
 	if len(dst) < 1 {
 		return fmt.Errorf("%s: Sense needs room for 1 reading, got %d", d.name, len(dst))
@@ -141,34 +158,82 @@ func (d *INA226) Sense(dst []Reading) error {
 	if err != nil {
 		return err
 	}
-	shunt, err := d.read16(ina226RegShunt, "shunt voltage")
+	r, err := d.sample(flags)
+	if errors.Is(err, ErrImplausible) {
+		if flags, err = d.read16(ina226RegMask, "mask/enable"); err == nil {
+			r, err = d.sample(flags)
+		}
+	}
 	if err != nil {
 		return err
+	}
+	dst[0] = r
+	return nil
+}
+
+// sample reads and checks one result; flags is Mask/Enable, already read.
+func (d *INA226) sample(flags uint16) (Reading, error) {
+	shunt, err := d.read16(ina226RegShunt, "shunt voltage")
+	if err != nil {
+		return Reading{}, err
 	}
 	bus, err := d.read16(ina226RegBus, "bus voltage")
 	if err != nil {
-		return err
+		return Reading{}, err
 	}
 	current, err := d.read16(ina226RegCurrent, "current")
 	if err != nil {
-		return err
+		return Reading{}, err
 	}
 	power, err := d.read16(ina226RegPower, "power")
 	if err != nil {
-		return err
+		return Reading{}, err
 	}
-	s := int16(shunt)
+	if err := d.check(&d.rb); err != nil {
+		return Reading{}, err
+	}
+	if err := d.reserved("mask/enable", uint64(flags), ina226MaskRsvd, "9:5"); err != nil {
+		return Reading{}, err
+	}
+	if err := d.reserved("bus voltage", uint64(bus), 0x8000, "15"); err != nil {
+		return Reading{}, err
+	}
+	s, i := int16(shunt), int16(current)
+	ovf := flags&ina226OVF != 0
+	clampedI := ovf || i == 0x7FFF || i == -0x8000
+	if !clampedI {
+		if err := d.curM.check(&d.regs, int64(s), int64(i)); err != nil {
+			return Reading{}, err
+		}
+		if power != 0xFFFF {
+			if err := d.powM.check(&d.regs, uint64(power), absCode(int64(i)), uint64(bus)); err != nil {
+				return Reading{}, err
+			}
+		}
+	}
 	r := Reading{
 		Bus:      physic.ElectricPotential(bus) * 1250 * physic.MicroVolt,
 		Shunt:    physic.ElectricPotential(s) * 2500 * physic.NanoVolt,
-		Overflow: flags&ina226OVF != 0 || s == 0x7FFF || s == -0x8000 || bus >= 0x7FFF,
+		Overflow: ovf || s == 0x7FFF || s == -0x8000 || bus >= 0x7FFF,
 	}
-	i, ok1 := d.current.apply(int64(int16(current)))
+	cur, ok1 := d.current.apply(int64(i))
 	p, ok2 := d.power.apply(int64(power))
-	r.Current, r.Power = physic.ElectricCurrent(i), physic.Power(p)
+	r.Current, r.Power = physic.ElectricCurrent(cur), physic.Power(p)
 	r.Overflow = r.Overflow || !ok1 || !ok2
-	dst[0] = r
-	return nil
+	return r, nil
+}
+
+// readback226 picks the setting an INA219 or INA226 reads back on every
+// Sense: the configuration, which also shows a reset when it differs from
+// the power-on value, or the calibration when the configuration written is
+// the power-on value itself (a reset chip would read the same). A reset
+// clears the calibration, so a chip that lost it is also refused by the
+// current check as soon as current flows.
+func readback226(config, por, fixedMask, fixedVal uint16, calReg byte, cal, calRsvd uint16) readback {
+	if config != por {
+		return readback{reg: 0x00, what: "configuration", want: config, por: por, fixedMask: fixedMask, fixedVal: fixedVal}
+	}
+	return readback{reg: calReg, what: "calibration", want: cal, por: 0, fixedMask: calRsvd}
 }
 
 // flags226 reads Mask/Enable. In triggered mode, or after Halt, it first

@@ -70,6 +70,9 @@ func TestINA226Datasheet(t *testing.T) {
 				r16(0x40, 0x02, tt.bus),
 				r16(0x40, 0x04, tt.current),
 				r16(0x40, 0x03, tt.power),
+				// The configuration written is the power-on 4127h: the
+				// calibration is what tells this chip from a reset one.
+				r16(0x40, 0x05, 2560),
 			)...)
 			d, err := NewINA226(bus, &o)
 			if err != nil {
@@ -84,22 +87,24 @@ func TestINA226Datasheet(t *testing.T) {
 
 func TestINA226Calibration(t *testing.T) {
 	tests := []struct {
-		name    string
-		opts    Opts
-		cal     uint16
-		current uint16
-		want    physic.ElectricCurrent
+		name           string
+		opts           Opts
+		cal            uint16
+		shunt, current uint16
+		want           physic.ElectricCurrent
 	}{
 		{
 			// The common 0.1 Ω module with a 25 µA LSB: CAL = 0.00512/(25e-6·0.1) = 2048.
+			// 80 mV = 32000 × 2.5 µV; current 32000 × 2048/2048.
 			name: "module 25 µA LSB", opts: Opts{Shunt: 100 * physic.MilliOhm, MaxCurrent: 800 * physic.MilliAmpere, CurrentLSB: 25 * physic.MicroAmpere},
-			cal: 2048, current: 32000, want: 800 * physic.MilliAmpere,
+			cal: 2048, shunt: 32000, current: 32000, want: 800 * physic.MilliAmpere,
 		},
 		{
 			// Derived LSB: CAL = trunc(0.00512·2^15/(10·0.002)) = 8388, so
 			// Current_LSB = 0.00512/(8388·0.002) = 305.198 µA ≥ 10 A/2^15.
+			// 20 mV = 8000 counts: current trunc(8000 × 8388/2048) = 32765.
 			name: "derived from MaxCurrent", opts: Opts{Shunt: 2 * physic.MilliOhm, MaxCurrent: 10 * physic.Ampere},
-			cal: 8388, current: 32765, want: 9999809251 * physic.NanoAmpere,
+			cal: 8388, shunt: 8000, current: 32765, want: 9999809251 * physic.NanoAmpere,
 		},
 		{
 			// Defaults: 100 mΩ, 0.8 A: CAL = trunc(167.77216/0.08) = 2097.
@@ -113,10 +118,11 @@ func TestINA226Calibration(t *testing.T) {
 				w16(0x40, 0x05, tt.cal),
 				w16(0x40, 0x00, 0x4127),
 				r16(0x40, 0x06, 0),
-				r16(0x40, 0x01, 0),
-				r16(0x40, 0x02, 0),
+				r16(0x40, 0x01, tt.shunt),
+				r16(0x40, 0x02, 0), // 0 V: no power
 				r16(0x40, 0x04, tt.current),
 				r16(0x40, 0x03, 0),
+				r16(0x40, 0x05, tt.cal),
 			)
 			d, err := NewINA226(bus, &tt.opts)
 			if err != nil {
@@ -191,6 +197,7 @@ func TestINA226Triggered(t *testing.T) {
 		r16(0x40, 0x02, 9584),
 		r16(0x40, 0x04, 10000),
 		r16(0x40, 0x03, 4792),
+		r16(0x40, 0x00, config),        // not the power-on value: read back
 		w16(0x40, 0x00, config&^0b111), // Halt
 	)
 	d, err := NewINA226(bus, &o)

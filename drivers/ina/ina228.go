@@ -1,6 +1,7 @@
 package ina
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -32,6 +33,10 @@ const (
 	ina228CHARGEOF = 1 << 10 // clears when CHARGE is read
 	ina228MATHOF   = 1 << 9
 	ina228CNVRF    = 1 << 1
+	ina228MEMSTAT  = 1 << 0 // 1: trim memory checksum good
+	ina228DiagRsvd = 1 << 8
+
+	ina228ADCConfigPOR = 0xFB68
 
 	ina228ModeTriggered  = 0x7 // bus, shunt and temperature, triggered
 	ina228ModeContinuous = 0xF // bus, shunt and temperature, continuous
@@ -54,7 +59,12 @@ type INA228 struct {
 	power     ratio // POWER counts → nW
 	energy    ratio // ENERGY counts → nJ
 	wraps     uint64
+	lastRaw   uint64 // ENERGY as last read in a good reading
+	haveRaw   bool
 	halted    bool
+	rb        readback
+	curM      currentModel
+	powM      powerModel
 }
 
 var _ conn.Resource = (*INA228)(nil)
@@ -149,7 +159,15 @@ func NewINA228(bus i2c.Bus, opts *Opts) (*INA228, error) {
 		current:   ratio{cal * 1e13, den},
 		power:     ratio{cal * 32e12, den},  // 3.2·Current_LSB
 		energy:    ratio{cal * 512e12, den}, // 16·3.2·Current_LSB
+		// CURRENT = VSHUNT·4096/SHUNT_CAL (the ×4 of ADCRANGE=1 cancels the
+		// 4× finer shunt LSB); POWER = |CURRENT|·VBUS/16384 of the averaged
+		// current and bus voltage (SBOSA20 §7.3.1), so no covariance slack.
+		curM: currentModel{num: 4096, den: int64(cal), name: fmt.Sprintf("4096 / SHUNT_CAL %d", cal)},
+		powM: powerModel{div: 16384},
 	}
+	// ADC_CONFIG has no reserved bits; its power-on value (FB68h) has VTCT 5,
+	// never the driver's 0, so a reset always shows.
+	d.rb = readback{reg: ina228RegADCConfig, what: "ADC configuration", want: d.adcConfig, por: ina228ADCConfigPOR}
 	if err := d.write16(ina228RegConfig, d.config, "configuration"); err != nil {
 		return nil, err
 	}
@@ -172,12 +190,20 @@ func (d *INA228) Channels() int { return 1 }
 func (d *INA228) UpdatePeriod() time.Duration { return d.period }
 
 // Sense reads DIAG_ALRT, shunt and bus voltages, die temperature, current,
-// power and the energy accumulator into dst[0]. DIAG_ALRT is read first
-// because reading ENERGY clears ENERGYOF; each ENERGYOF seen extends Energy by
-// one 2^40 wrap of the register. Energy only decreases when the accumulator
-// was reset (ResetAccumulators, a chip reset, or another bus master). Overflow
-// is MATHOF, a shunt or bus code at full scale, or an Energy past the range of
+// power and the energy accumulator into dst[0], then reads ADC_CONFIG back.
+// DIAG_ALRT is read first because reading ENERGY clears ENERGYOF; an ENERGYOF
+// seen while the register went below its last value extends Energy by one
+// 2^40 wrap. Energy only decreases when the accumulator was reset
+// (ResetAccumulators, a chip reset, or another bus master). Overflow is
+// MATHOF, a shunt or bus code at full scale, or an Energy past the range of
 // physic.Energy.
+//
+// A reading is refused with ErrImplausible when ADC_CONFIG does not read
+// what was written, a reserved bit is set (bits 3:0 of the 24-bit results,
+// the sign of VBUS, DIAG_ALRT bit 8), MEMSTAT reports a trim memory error,
+// the die temperature is beyond what the chip survives, the current
+// disagrees with the shunt voltage ÷ SHUNT_CAL, or the power with the current
+// × bus voltage. The registers are read once more before Sense gives up.
 func (d *INA228) Sense(dst []Reading) error {
 	if len(dst) < 1 {
 		return fmt.Errorf("%s: Sense needs room for 1 reading, got %d", d.name, len(dst))
@@ -205,61 +231,116 @@ func (d *INA228) Sense(dst []Reading) error {
 		}
 		diag = v
 	}
-	vshunt, err := d.read24(ina228RegVShunt, "shunt voltage")
+	// The first read of ENERGY clears ENERGYOF: a re-read sees it no more.
+	wrapped := diag&ina228ENERGYOF != 0
+	r, raw, err := d.sample(diag)
+	if errors.Is(err, ErrImplausible) {
+		if diag, err = d.read16(ina228RegDiag, "diagnostic flags"); err == nil {
+			wrapped = wrapped || diag&ina228ENERGYOF != 0
+			r, raw, err = d.sample(diag)
+		}
+	}
 	if err != nil {
 		return err
+	}
+	// A flag read through noise must not add 2^40 counts (about 300 kWh at
+	// 10 A): a wrap also brings the register below its last value.
+	if wrapped && (!d.haveRaw || raw < d.lastRaw) {
+		d.wraps++
+	}
+	d.lastRaw, d.haveRaw = raw, true
+	total := d.wraps<<40 | raw
+	e, ok := int64(0), d.wraps < 1<<23
+	if ok {
+		e, ok = d.energy.apply(int64(total))
+	}
+	if !ok {
+		e = math.MaxInt64
+	}
+	r.Energy = physic.Energy(e)
+	r.Overflow = r.Overflow || !ok
+	dst[0] = r
+	return nil
+}
+
+// sample reads and checks one result; diag is DIAG_ALRT, already read. It
+// returns the ENERGY register apart: the wraps are counted by Sense.
+func (d *INA228) sample(diag uint16) (Reading, uint64, error) {
+	vshunt, err := d.read24(ina228RegVShunt, "shunt voltage")
+	if err != nil {
+		return Reading{}, 0, err
 	}
 	vbus, err := d.read24(ina228RegVBus, "bus voltage")
 	if err != nil {
-		return err
+		return Reading{}, 0, err
 	}
 	temp, err := d.read16(ina228RegDieTemp, "die temperature")
 	if err != nil {
-		return err
+		return Reading{}, 0, err
 	}
 	current, err := d.read24(ina228RegCurrent, "current")
 	if err != nil {
-		return err
+		return Reading{}, 0, err
 	}
 	power, err := d.read24(ina228RegPower, "power")
 	if err != nil {
-		return err
+		return Reading{}, 0, err
 	}
 	energy, err := d.read40(ina228RegEnergy, "energy")
 	if err != nil {
-		return err
+		return Reading{}, 0, err
 	}
-	if diag&ina228ENERGYOF != 0 {
-		d.wraps++
+	if err := d.check(&d.rb); err != nil {
+		return Reading{}, 0, err
 	}
-
+	if err := d.reserved("diagnostic flags", uint64(diag), ina228DiagRsvd, "8"); err != nil {
+		return Reading{}, 0, err
+	}
+	if diag&ina228MEMSTAT == 0 {
+		return Reading{}, 0, d.implausible("diagnostic flags read %04Xh: MEMSTAT 0, a trim memory checksum error (or bus noise)", diag)
+	}
+	if err := d.reserved("shunt voltage", uint64(vshunt), 0xF, "3:0"); err != nil {
+		return Reading{}, 0, err
+	}
+	if err := d.reserved("bus voltage", uint64(vbus), 0x80000F, "23 and 3:0"); err != nil {
+		return Reading{}, 0, err
+	}
+	if err := d.reserved("current", uint64(current), 0xF, "3:0"); err != nil {
+		return Reading{}, 0, err
+	}
+	// −55 °C … 150 °C in 7.8125 m°C: beyond storage and junction limits.
+	if t := int16(temp); t < -7040 || t > 19200 {
+		return Reading{}, 0, d.implausible("die temperature reads %04Xh (%.1f °C), beyond what the chip survives (bus noise)", temp, float64(t)*7.8125e-3)
+	}
 	s := sext(uint64(vshunt)>>4, 20)
 	b := sext(uint64(vbus)>>4, 20)
+	c := sext(uint64(current)>>4, 20)
+	mathof := diag&ina228MATHOF != 0
+	if !mathof && c != ina228FullScale && c != -ina228FullScale-1 {
+		if err := d.curM.check(&d.regs, s, c); err != nil {
+			return Reading{}, 0, err
+		}
+		if power != 1<<24-1 {
+			if err := d.powM.check(&d.regs, uint64(power), absCode(c), uint64(b)); err != nil {
+				return Reading{}, 0, err
+			}
+		}
+	}
 	sv, ok1 := d.shunt.apply(s)
 	bv, ok2 := ratio{390625, 2}.apply(b) // 195.3125 µV
-	i, ok3 := d.current.apply(sext(uint64(current)>>4, 20))
+	i, ok3 := d.current.apply(c)
 	p, ok4 := d.power.apply(int64(power))
-	total := d.wraps<<40 | energy
-	e, ok5 := int64(0), d.wraps < 1<<23
-	if ok5 {
-		e, ok5 = d.energy.apply(int64(total))
-	}
-	if !ok5 {
-		e = math.MaxInt64
-	}
-	dst[0] = Reading{
+	return Reading{
 		Bus:        physic.ElectricPotential(bv),
 		Shunt:      physic.ElectricPotential(sv),
 		Current:    physic.ElectricCurrent(i),
 		Power:      physic.Power(p),
-		Energy:     physic.Energy(e),
 		HasEnergy:  true,
 		DieTemp:    physic.ZeroCelsius + physic.Temperature(int16(temp))*7812500*physic.NanoKelvin,
 		HasDieTemp: true,
-		Overflow: diag&ina228MATHOF != 0 || !ok1 || !ok2 || !ok3 || !ok4 || !ok5 ||
+		Overflow: mathof || !ok1 || !ok2 || !ok3 || !ok4 ||
 			s >= ina228FullScale || s <= -ina228FullScale-1 || b >= ina228FullScale,
-	}
-	return nil
+	}, energy, nil
 }
 
 // Charge reads the CHARGE accumulator in nanocoulombs (positive for current
@@ -288,7 +369,7 @@ func (d *INA228) ResetAccumulators() error {
 	if err := d.write16(ina228RegConfig, d.config|ina228RSTACC, "reset accumulators"); err != nil {
 		return err
 	}
-	d.wraps = 0
+	d.wraps, d.haveRaw = 0, false
 	return nil
 }
 

@@ -21,16 +21,23 @@ var ina228Init = []i2ctest.IO{
 	{Addr: 0x40, W: []byte{0x01, 0xFB, 0x40}}, // ADC_CONFIG
 }
 
-// ina228Read is one Sense transcript, in the driver's order.
+// ina228Read is one continuous-mode Sense transcript with the default
+// ADC_CONFIG (FB40h), in the driver's order.
 func ina228Read(diag uint16, vshunt, vbus uint32, temp uint16, current, power uint32, energy uint64) []i2ctest.IO {
+	return append([]i2ctest.IO{r16(0x40, 0x0B, diag)}, ina228Results(vshunt, vbus, temp, current, power, energy, 0xFB40)...)
+}
+
+// ina228Results is what Sense reads after DIAG_ALRT: the results, then
+// ADC_CONFIG read back.
+func ina228Results(vshunt, vbus uint32, temp uint16, current, power uint32, energy uint64, adc uint16) []i2ctest.IO {
 	return []i2ctest.IO{
-		r16(0x40, 0x0B, diag),
 		r24(0x40, 0x04, vshunt),
 		r24(0x40, 0x05, vbus),
 		r16(0x40, 0x06, temp),
 		r24(0x40, 0x07, current),
 		r24(0x40, 0x08, power),
 		r40(0x40, 0x09, energy),
+		r16(0x40, 0x01, adc),
 	}
 }
 
@@ -185,7 +192,7 @@ func TestINA228TriggeredTiming(t *testing.T) {
 	const adc = 0x7<<12 | 1<<9 | 1<<6 | 6
 	ops := append(ina228Init[:1:1], ina228Init[1], w16(0x40, 0x01, adc), w16(0x40, 0x01, adc))
 	ops = append(ops, r16(0x40, 0x0B, 0x0001), r16(0x40, 0x0B, 0x0003))
-	ops = append(ops, ina228Read(0, 0, 0, 0, 0, 0, 0)[1:]...)
+	ops = append(ops, ina228Results(0, 0, 0, 0, 0, 0, adc)...)
 	d, err := NewINA228(playback(t, ops...), &o)
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package ina
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -17,6 +18,7 @@ const (
 	ina260RegBus     = 0x02 // 1.25 mV
 	ina260RegPower   = 0x03 // unsigned, 10 mW
 
+	ina260ConfigPOR   = 0x6127
 	ina260ConfigFixed = 0x6000 // bits 14:12 read back as 110b
 
 	ina260Shunt = 2 * physic.MilliOhm
@@ -29,6 +31,8 @@ type INA260 struct {
 	config uint16
 	period time.Duration
 	halted bool
+	rb     readback
+	powM   powerModel
 }
 
 var _ conn.Resource = (*INA260)(nil)
@@ -52,7 +56,14 @@ func NewINA260(bus i2c.Bus, opts *Opts) (*INA260, error) {
 		mode:   o.Mode,
 		config: ina260ConfigFixed | config,
 		period: period,
+		// 1.25 mA × 1.25 mV / 10 mW: power = |current|·bus/6400. The
+		// offset and noise of the internal shunt stay within 16 counts.
+		powM: powerModel{div: 6400, averaged: o.Averaging > 1, iMax: 32768, vMax: 0x7FFF, noise: 16},
 	}
+	// The INA260 has no calibration: the configuration is read back even
+	// when it is the power-on value (a reset chip then runs as configured).
+	d.rb = readback{reg: ina260RegConfig, what: "configuration", want: d.config, por: ina260ConfigPOR,
+		fixedMask: 0xF000, fixedVal: ina260ConfigFixed}
 	if err := d.write16(ina260RegConfig, d.config, "configuration"); err != nil {
 		return nil, err
 	}
@@ -69,8 +80,14 @@ func (d *INA260) Channels() int { return 1 }
 func (d *INA260) UpdatePeriod() time.Duration { return d.period }
 
 // Sense reads the Mask/Enable flags, current, bus voltage and power into
-// dst[0]. The INA260 has no shunt voltage register: Shunt stays 0. Overflow is
-// the OVF flag or a current or bus voltage at its full-scale code.
+// dst[0], then reads the configuration back. The INA260 has no shunt
+// voltage register: Shunt stays 0. Overflow is the OVF flag or a current or
+// bus voltage at its full-scale code.
+//
+// A reading is refused with ErrImplausible when the configuration does not
+// read what was written, a reserved bit is set, or the power disagrees with
+// the current × bus voltage (see powerModel). The registers are read once
+// more before Sense gives up.
 func (d *INA260) Sense(dst []Reading) error {
 	if len(dst) < 1 {
 		return fmt.Errorf("%s: Sense needs room for 1 reading, got %d", d.name, len(dst))
@@ -81,26 +98,55 @@ func (d *INA260) Sense(dst []Reading) error {
 	if err != nil {
 		return err
 	}
-	current, err := d.read16(ina260RegCurrent, "current")
+	r, err := d.sample(flags)
+	if errors.Is(err, ErrImplausible) {
+		if flags, err = d.read16(ina226RegMask, "mask/enable"); err == nil {
+			r, err = d.sample(flags)
+		}
+	}
 	if err != nil {
 		return err
+	}
+	dst[0] = r
+	return nil
+}
+
+// sample reads and checks one result; flags is Mask/Enable, already read.
+func (d *INA260) sample(flags uint16) (Reading, error) {
+	current, err := d.read16(ina260RegCurrent, "current")
+	if err != nil {
+		return Reading{}, err
 	}
 	bus, err := d.read16(ina260RegBus, "bus voltage")
 	if err != nil {
-		return err
+		return Reading{}, err
 	}
 	power, err := d.read16(ina260RegPower, "power")
 	if err != nil {
-		return err
+		return Reading{}, err
+	}
+	if err := d.check(&d.rb); err != nil {
+		return Reading{}, err
+	}
+	if err := d.reserved("mask/enable", uint64(flags), ina226MaskRsvd, "9:5"); err != nil {
+		return Reading{}, err
+	}
+	if err := d.reserved("bus voltage", uint64(bus), 0x8000, "15"); err != nil {
+		return Reading{}, err
 	}
 	i := int16(current)
-	dst[0] = Reading{
+	ovf := flags&ina226OVF != 0
+	if !ovf && i != 0x7FFF && i != -0x8000 && power != 0xFFFF {
+		if err := d.powM.check(&d.regs, uint64(power), absCode(int64(i)), uint64(bus)); err != nil {
+			return Reading{}, err
+		}
+	}
+	return Reading{
 		Bus:      physic.ElectricPotential(bus) * 1250 * physic.MicroVolt,
 		Current:  physic.ElectricCurrent(i) * 1250 * physic.MicroAmpere,
 		Power:    physic.Power(power) * 10 * physic.MilliWatt,
-		Overflow: flags&ina226OVF != 0 || i == 0x7FFF || i == -0x8000 || bus >= 0x7FFF,
-	}
-	return nil
+		Overflow: ovf || i == 0x7FFF || i == -0x8000 || bus >= 0x7FFF,
+	}, nil
 }
 
 // Halt puts the chip in power-down mode. The next Sense restarts conversions

@@ -48,6 +48,7 @@ func TestINA260Sense(t *testing.T) {
 				r16(0x40, 0x01, tt.current),
 				r16(0x40, 0x02, tt.bus),
 				r16(0x40, 0x03, tt.power),
+				r16(0x40, 0x00, 0x6127), // read back
 			)
 			d, err := NewINA260(bus, nil)
 			if err != nil {

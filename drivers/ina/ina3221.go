@@ -1,6 +1,7 @@
 package ina
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -17,7 +18,9 @@ const (
 	ina3221RegBus1   = 0x02 // channel n bus at 02h+2(n-1): 8 mV
 	ina3221RegMask   = 0x0F // CVRF(0); reading clears it
 
-	ina3221CVRF = 1 << 0
+	ina3221CVRF      = 1 << 0
+	ina3221ConfigPOR = 0x7127
+	ina3221Rsvd      = 0x0007 // bits 2:0 of the shunt and bus registers read 0
 
 	ina3221FullScale = 4095 // largest code magnitude of bits 15:3 (7FF8h)
 )
@@ -37,6 +40,7 @@ type INA3221 struct {
 	current [3]ratio // shunt counts → nA
 	power   [3]ratio // bus counts × shunt counts → nW
 	halted  bool
+	rb      readback
 }
 
 var _ conn.Resource = (*INA3221)(nil)
@@ -84,6 +88,9 @@ func NewINA3221(bus i2c.Bus, opts *Opts) (*INA3221, error) {
 	d.regs = newRegs(bus, c, o.Addr, o.Sleep)
 	d.config = enable | config
 	d.period = period
+	// No calibration and no power register: the configuration is read back,
+	// RST (15) reads 0, and the low bits of every result are reserved.
+	d.rb = readback{reg: ina3221RegConfig, what: "configuration", want: d.config, por: ina3221ConfigPOR, fixedMask: 0x8000}
 	if err := d.write16(ina3221RegConfig, d.config, "configuration"); err != nil {
 		return nil, err
 	}
@@ -100,8 +107,14 @@ func (d *INA3221) Channels() int { return 3 }
 func (d *INA3221) UpdatePeriod() time.Duration { return d.period }
 
 // Sense reads the shunt and bus voltages of each enabled channel into dst[0:3]
-// and computes current and power. Overflow is a shunt or bus code at its
-// full-scale limit (the INA3221 has no overflow flag).
+// and computes current and power, then reads the configuration back.
+// Overflow is a shunt or bus code at its full-scale limit (the INA3221 has no
+// overflow flag).
+//
+// The INA3221 has no current or power register to check against: a reading
+// is refused with ErrImplausible when the configuration does not read what
+// was written or when a result has one of its reserved bits 2:0 set. The
+// registers are read once more before Sense gives up.
 func (d *INA3221) Sense(dst []Reading) error {
 	if len(dst) < 3 {
 		return fmt.Errorf("%s: Sense needs room for 3 readings, got %d", d.name, len(dst))
@@ -121,9 +134,23 @@ func (d *INA3221) Sense(dst []Reading) error {
 			return err
 		}
 	}
+	var r [3]Reading
+	err := d.sample(&r)
+	if errors.Is(err, ErrImplausible) {
+		err = d.sample(&r)
+	}
+	if err != nil {
+		return err
+	}
+	copy(dst, r[:])
+	return nil
+}
+
+// sample reads and checks one result of every enabled channel into r.
+func (d *INA3221) sample(r *[3]Reading) error {
+	var raw [3][2]uint16
 	for i := range 3 {
 		if !d.enabled[i] {
-			dst[i] = Reading{}
 			continue
 		}
 		reg := byte(2 * i)
@@ -135,10 +162,27 @@ func (d *INA3221) Sense(dst []Reading) error {
 		if err != nil {
 			return err
 		}
+		raw[i] = [2]uint16{shunt, bus}
+	}
+	if err := d.check(&d.rb); err != nil {
+		return err
+	}
+	for i := range 3 {
+		if !d.enabled[i] {
+			r[i] = Reading{}
+			continue
+		}
+		shunt, bus := raw[i][0], raw[i][1]
+		if err := d.reserved(channelOp[i].shunt, uint64(shunt), ina3221Rsvd, "2:0"); err != nil {
+			return err
+		}
+		if err := d.reserved(channelOp[i].bus, uint64(bus), ina3221Rsvd, "2:0"); err != nil {
+			return err
+		}
 		s, b := int64(int16(shunt)>>3), int64(int16(bus)>>3)
 		cur, ok1 := d.current[i].apply(s)
 		pow, ok2 := d.power[i].apply(abs(s * b))
-		dst[i] = Reading{
+		r[i] = Reading{
 			Bus:     physic.ElectricPotential(b) * 8 * physic.MilliVolt,
 			Shunt:   physic.ElectricPotential(s) * 40 * physic.MicroVolt,
 			Current: physic.ElectricCurrent(cur),

@@ -28,10 +28,12 @@ func TestINA3221Sense(t *testing.T) {
 		// Channel 3: shunt at full scale (7FF8h = 163.8 mV), bus 0.
 		r16(0x40, 0x05, 0x7FF8),
 		r16(0x40, 0x06, 0x0000),
+		r16(0x40, 0x00, 0x7127), // read back
 		// Second Sense: all zero.
 		r16(0x40, 0x01, 0), r16(0x40, 0x02, 0),
 		r16(0x40, 0x03, 0), r16(0x40, 0x04, 0),
 		r16(0x40, 0x05, 0), r16(0x40, 0x06, 0),
+		r16(0x40, 0x00, 0x7127),
 	)
 	d, err := NewINA3221(bus, nil)
 	if err != nil {
@@ -73,6 +75,7 @@ func TestINA3221ChannelOpts(t *testing.T) {
 		r16(0x43, 0x02, code3221(625)), // 5 V
 		r16(0x43, 0x05, code3221(250)), // 10 mV / 10 mΩ = 1 A
 		r16(0x43, 0x06, code3221(1500)),
+		r16(0x43, 0x00, config),        // read back
 		w16(0x43, 0x00, config&^0b111), // Halt
 	)
 	d, err := NewINA3221(bus, &o)
@@ -111,6 +114,7 @@ func TestINA3221Triggered(t *testing.T) {
 		r16(0x40, 0x01, 0), r16(0x40, 0x02, 0),
 		r16(0x40, 0x03, 0), r16(0x40, 0x04, 0),
 		r16(0x40, 0x05, 0), r16(0x40, 0x06, 0),
+		r16(0x40, 0x00, 0x7123),
 	)
 	d, err := NewINA3221(bus, &o)
 	if err != nil {
