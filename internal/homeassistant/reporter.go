@@ -381,6 +381,10 @@ func (r *Reporter) Run(ctx context.Context) error {
 	}
 }
 
+// refusedPerMinute is how many refused commands are logged one by one in a
+// minute; past it, one line a minute counts the rest.
+const refusedPerMinute = 60
+
 // refused logs a refused command: every one while they are rare, then at
 // most one line a minute saying how many more there were, so a flood of
 // bad commands cannot flood the journal.
@@ -393,7 +397,7 @@ func (r *Reporter) refused(topic string, size int, err error) {
 		}
 		r.refusedSince, r.refusedLogged, r.refusedQuiet = now, 0, 0
 	}
-	log := r.refusedLogged < 10
+	log := r.refusedLogged < refusedPerMinute
 	if log {
 		r.refusedLogged++
 	} else {

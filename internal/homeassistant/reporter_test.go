@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -356,7 +357,7 @@ func mustTopics(t *testing.T, node string) mqtt.Topics {
 }
 
 // TestRefusedCommandsCannotFloodTheLog: a burst of bad commands logs the
-// first ten, then one line a minute with the count of the rest.
+// first refusedPerMinute, then one line a minute with the count of the rest.
 func TestRefusedCommandsCannotFloodTheLog(t *testing.T) {
 	var logs logBuffer
 	clk := clock.NewFake(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
@@ -370,13 +371,13 @@ func TestRefusedCommandsCannotFloodTheLog(t *testing.T) {
 	for i := 0; i < 1000; i++ {
 		r.HandleCommand("veille/nas/cmd/nope", []byte("x"))
 	}
-	if n := strings.Count(logs.b.String(), "refused MQTT command"); n != 10 {
-		t.Errorf("%d lines for 1000 refused commands, want 10", n)
+	if n := strings.Count(logs.b.String(), "refused MQTT command"); n != refusedPerMinute {
+		t.Errorf("%d lines for 1000 refused commands, want %d", n, refusedPerMinute)
 	}
 	clk.Advance(time.Minute)
 	r.HandleCommand("veille/nas/cmd/nope", []byte("x"))
 	out := logs.b.String()
-	if !strings.Contains(out, "refused MQTT commands not logged one by one") || !strings.Contains(out, "count=990") {
+	if !strings.Contains(out, "refused MQTT commands not logged one by one") || !strings.Contains(out, fmt.Sprintf("count=%d", 1000-refusedPerMinute)) {
 		t.Errorf("no summary of the quiet ones:\n%s", out)
 	}
 }

@@ -207,7 +207,7 @@ func channelIDs(t *testing.T, c *collector) map[string]uint64 {
 	return ids
 }
 
-var summaryRE = regexp.MustCompile(`energy (\S+)\s+veille\s+([0-9.]+) Wh │ exact load\s+([0-9.]+) Wh`)
+var summaryRE = regexp.MustCompile(`energy (\S+)\s+veille\s+([0-9.]+) Wh │ exact load over the same time\s+([0-9.]+) Wh`)
 
 // summaryEnergy reads the demo's closing comparison for a channel.
 func summaryEnergy(t *testing.T, out, name string) (veille, exact float64) {

@@ -197,9 +197,17 @@ func TestDeviceDiscovery(t *testing.T) {
 
 	// Published at connect, without waiting for Home Assistant to ask.
 	rec.waitFor(topic, 0, patience, "discovery after connect", nil)
-	rec.waitFor("veille/demo/state", 0, patience, "a state from the running control loop", func(m message) bool {
+	rec.waitFor("veille/demo/state", 0, patience, "a state from the running control loop with readings", func(m message) bool {
 		s, err := parseState(m.payload)
-		return err == nil && s.Scheduler == "awake"
+		if err != nil || s.Scheduler != "awake" || len(s.Ch) == 0 {
+			return false
+		}
+		for _, ch := range s.Ch { // a chip's first averaged reading takes one window
+			if ch.V == nil {
+				return false
+			}
+		}
+		return true
 	})
 	disc := retainedOn(t, broker, topic)
 	m := readMeta(t, retainedOn(t, broker, "veille/demo/meta"))
