@@ -193,6 +193,11 @@ func backoff(n int) time.Duration {
 
 // read fills dst[s.first:s.first+s.n]; it reports whether the readings are
 // good. A failing sensor is retried with backoff while the others go on.
+//
+// A sensor is back only with its first good reading: opening a chip proves
+// little (writes reach a chip whose reads return noise), so a reopened chip
+// that fails again keeps its count of failures and its growing backoff, and
+// the log says "sensor is back" once per recovery, not once per retry.
 func (s *sensor) read(now time.Time, dst []ina.Reading, log *slog.Logger) bool {
 	if s.src == nil {
 		if now.Before(s.retryAt) {
@@ -212,10 +217,6 @@ func (s *sensor) read(now time.Time, dst []ina.Reading, log *slog.Logger) bool {
 			log.Warn("this chip cannot average over the whole sampling interval: what happens between its readings is extrapolated, and short bursts can be missed or over-counted; use a shorter [sampling] interval, or an INA228 (it integrates energy itself)",
 				"sensor", s.name, "longest_window", s.period, "interval", s.interval)
 		}
-		if s.failures > 0 {
-			log.Info("sensor is back", "sensor", s.name, "after_failures", s.failures)
-		}
-		s.failures, s.err = 0, nil
 	}
 	if now.Before(s.readyAt) {
 		return false
@@ -226,17 +227,31 @@ func (s *sensor) read(now time.Time, dst []ina.Reading, log *slog.Logger) bool {
 		return false
 	}
 	if s.failures > 0 {
-		log.Info("sensor is back", "sensor", s.name)
+		log.Info("sensor is back", "sensor", s.name, "after_failures", s.failures)
 		s.failures, s.err = 0, nil
 	}
 	return true
 }
 
+// fail counts a failure and schedules the retry. It warns on the first
+// failure and when the failure changes kind; a chip that keeps returning
+// implausible readings (each with other values) is one kind of failure.
 func (s *sensor) fail(now time.Time, err error, log *slog.Logger) {
 	s.failures++
 	s.retryAt = now.Add(backoff(s.failures - 1))
-	if s.failures == 1 || !errors.Is(err, s.err) && (s.err == nil || err.Error() != s.err.Error()) {
+	if s.failures == 1 || !sameFailure(err, s.err) {
 		log.Warn("sensor unavailable; its channels are reported unavailable, the others go on", "sensor", s.name, "err", err, "retry_in", backoff(s.failures-1))
 	}
 	s.err = err
+}
+
+// sameFailure reports whether err repeats the failure prev.
+func sameFailure(err, prev error) bool {
+	if prev == nil {
+		return false
+	}
+	if errors.Is(err, ina.ErrImplausible) || errors.Is(prev, ina.ErrImplausible) {
+		return errors.Is(err, ina.ErrImplausible) && errors.Is(prev, ina.ErrImplausible)
+	}
+	return errors.Is(err, prev) || err.Error() == prev.Error()
 }
