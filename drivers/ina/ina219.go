@@ -104,8 +104,8 @@ func NewINA219(bus i2c.Bus, opts *Opts) (*INA219, error) {
 		// The shunt register holds ±4000·2^PG counts; the bus voltage is 13
 		// bits. A current crossing zero by the offset (up to 100 µV at PGA
 		// ÷8) and noise adds up to 32 shunt counts to the mean |I|.
-		powM: powerModel{div: 5000, averaged: o.Averaging > 1,
-			iMax: max(32768, (32000*uint64(cal)+4095)/4096), vMax: 0x1FFF, noise: 32*uint64(cal)/4096 + 1},
+		powM: powerModel{div: 5000, kind: perConversionPower(o.Averaging),
+			iMax: max(32768, (32768*uint64(cal)+4095)/4096), vMax: 0x1FFF, noise: 32*uint64(cal)/4096 + 1},
 	}
 	d.config = brng | uint16(pg)<<11 | badc.code<<7 | sadc.code<<3 | ina219ModeContinuous
 	if o.Mode == Triggered {

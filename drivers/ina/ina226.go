@@ -87,7 +87,7 @@ func newINA226(bus i2c.Bus, c Chip, opts *Opts) (*INA226, error) {
 		current: cur,
 		power:   pow,
 		curM:    currentModel{num: int64(cal), den: 2048, name: fmt.Sprintf("calibration %d / 2048", cal)},
-		powM: powerModel{div: 20000, averaged: o.Averaging > 1,
+		powM: powerModel{div: 20000, kind: perConversionPower(o.Averaging),
 			iMax: max(32768, (32768*uint64(cal)+2047)/2048), vMax: 0x7FFF, noise: 16*uint64(cal)/2048 + 1},
 	}
 	// RST (15) reads 0, bits 14:12 read 100b; calibration bit 15 is reserved.

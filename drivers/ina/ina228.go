@@ -163,7 +163,7 @@ func NewINA228(bus i2c.Bus, opts *Opts) (*INA228, error) {
 		// 4× finer shunt LSB); POWER = |CURRENT|·VBUS/16384 of the averaged
 		// current and bus voltage (SBOSA20 §7.3.1), so no covariance slack.
 		curM: currentModel{num: 4096, den: int64(cal), name: fmt.Sprintf("4096 / SHUNT_CAL %d", cal)},
-		powM: powerModel{div: 16384},
+		powM: powerModel{div: 16384, kind: powerOfAverages},
 	}
 	// ADC_CONFIG has no reserved bits; its power-on value (FB68h) has VTCT 5,
 	// never the driver's 0, so a reset always shows.

@@ -58,7 +58,7 @@ func NewINA260(bus i2c.Bus, opts *Opts) (*INA260, error) {
 		period: period,
 		// 1.25 mA × 1.25 mV / 10 mW: power = |current|·bus/6400. The
 		// offset and noise of the internal shunt stay within 16 counts.
-		powM: powerModel{div: 6400, averaged: o.Averaging > 1, iMax: 32768, vMax: 0x7FFF, noise: 16},
+		powM: powerModel{div: 6400, kind: perConversionPower(o.Averaging), iMax: 32768, vMax: 0x7FFF, noise: 16},
 	}
 	// The INA260 has no calibration: the configuration is read back even
 	// when it is the power-on value (a reset chip then runs as configured).

@@ -96,16 +96,20 @@ func (m *currentModel) check(d *regs, shunt, current int64) error {
 // bus voltage registers, in register counts: power = |current|·bus/div,
 // truncated (INA219: 5000, INA226: 20000, INA260: 6400, INA228: 16384).
 //
-// Where one result is one conversion, or where the chip computes the power
-// of the averaged current and bus voltage (the INA228), that relation holds
-// up to truncation: one count of current and of bus voltage (the registers
-// are rounded from the chip's finer internal values) and two of power.
+// Where one result is one conversion (powerOneConversion), the registers
+// are the operands: power·div lies in (|I|·V − div, |I|·V], and one more
+// count either way is allowed for the rounding of the chip's multiplier.
+//
+// The INA228 computes the power of the averaged current and bus voltage
+// (powerOfAverages, SBOSA20 §7.3.1), which are finer inside the chip than in
+// their registers: one count of current and of bus voltage either way, and
+// two counts of power.
 //
 // The INA219, INA226 and INA260 instead compute the power of every
 // conversion and average those, as they average the currents and the bus
-// voltages (SBOS547 §7.3.1). The mean of the products differs from the
-// product of the means by the covariance of current and bus voltage within
-// the window, which the registers do not show. Its bounds:
+// voltages (powerAveraged, SBOS547 §7.3.1). The mean of the products
+// differs from the product of the means by the covariance of current and bus
+// voltage within the window, which the registers do not show. Its bounds:
 //
 //   - from above, whatever the load does: no conversion's power exceeds its
 //     current times the largest bus code, or its bus voltage times the
@@ -125,28 +129,39 @@ func (m *currentModel) check(d *regs, shunt, current int64) error {
 // noise is allowed for (noise counts of current).
 type powerModel struct {
 	div        uint64
-	averaged   bool   // per-conversion powers averaged over more than one conversion
-	iMax, vMax uint64 // the largest current and bus codes one conversion can have
-	noise      uint64 // current counts the offset and noise can add to the mean |I|
+	kind       powerKind
+	iMax, vMax uint64 // powerAveraged: the largest current and bus codes of one conversion
+	noise      uint64 // powerAveraged: current counts the offset and noise can add to the mean |I|
+}
+
+type powerKind uint8
+
+const (
+	powerOneConversion powerKind = iota
+	powerOfAverages
+	powerAveraged
+)
+
+// perConversionPower is the kind of the INA219, INA226 and INA260 at the
+// given averaging.
+func perConversionPower(averaging int) powerKind {
+	if averaging > 1 {
+		return powerAveraged
+	}
+	return powerOneConversion
 }
 
 // bounds returns the range of power·div the chip can report for current
 // magnitude i and bus voltage v (register counts).
 func (m *powerModel) bounds(i, v uint64) (lo, hi uint64) {
-	ilo, vlo := i, v
-	if ilo > 0 {
-		ilo--
-	}
-	if vlo > 0 {
-		vlo--
-	}
-	ihi, vhi := i+1, v+1
-	lo = ilo * vlo
-	if !m.averaged {
-		hi = ihi*vhi + m.div
-	} else {
-		lo /= 2
-		hi = min((ihi+m.noise)*m.vMax, vhi*m.iMax) + 2*m.div
+	switch m.kind {
+	case powerOneConversion:
+		lo, hi = i*v, i*v+m.div
+	case powerOfAverages:
+		lo, hi = sat1(i)*sat1(v), (i+1)*(v+1)+m.div
+	default:
+		lo = sat1(i) * sat1(v) / 2
+		hi = min((i+1+m.noise)*m.vMax, (v+1)*m.iMax) + 2*m.div
 	}
 	if lo > 2*m.div {
 		lo -= 2 * m.div
@@ -156,6 +171,14 @@ func (m *powerModel) bounds(i, v uint64) (lo, hi uint64) {
 	return lo, hi
 }
 
+// sat1 is n−1, or 0.
+func sat1(n uint64) uint64 {
+	if n > 0 {
+		return n - 1
+	}
+	return 0
+}
+
 // check accepts power when power·div lies within bounds(i, v).
 func (m *powerModel) check(d *regs, power, i, v uint64) error {
 	lo, hi := m.bounds(i, v)
@@ -163,7 +186,7 @@ func (m *powerModel) check(d *regs, power, i, v uint64) error {
 		return nil
 	}
 	return d.implausible("power register reads %d, but the chip's own current %d × bus voltage %d allow %d to %d (bus noise)",
-		power, i, v, lo/m.div, hi/m.div)
+		power, i, v, (lo+m.div-1)/m.div, hi/m.div)
 }
 
 // absCode returns the magnitude of a signed register code.

@@ -121,7 +121,9 @@ func TestSensorNoisyChipDoesNotFlap(t *testing.T) {
 // TestSensorFailureKinds: a new warning when the failure changes kind, none
 // when it repeats.
 func TestSensorFailureKinds(t *testing.T) {
-	noisy := func(v int) error { return errors.Join(ina.ErrImplausible, errors.New("power register reads "+string(rune('0'+v)))) }
+	noisy := func(v int) error {
+		return errors.Join(ina.ErrImplausible, errors.New("power register reads "+string(rune('0'+v))))
+	}
 	nack := errors.New("I2C1: address 0x41 not acknowledged")
 	for _, tc := range []struct {
 		name       string
