@@ -62,6 +62,37 @@
 // (the one exception, flagged too: an INA228 energy total past the range of
 // physic.Energy, about 2.5 MWh, reads as its maximum).
 //
+// # Plausibility
+//
+// A noisy bus (long wires, a marginal pull-up) returns bytes that decode to
+// any reading, and a chip that browned out comes back with its power-on
+// configuration and no calibration. Sense refuses such readings with an
+// error wrapping ErrImplausible that says what was wrong; the caller opens
+// the chip again, which writes its settings back. The checks cost one
+// 2-byte read per Sense and allocate nothing:
+//
+//   - a setting read back: the configuration (INA228: ADC_CONFIG), or the
+//     calibration of an INA219 or INA226 whose configuration is the
+//     power-on value (a reset would not show there);
+//   - reserved bits that read 0 and fixed bits (INA226 configuration bits
+//     14:12 = 100b, INA260 110b; the sign extension of the INA219's shunt
+//     voltage; bits 2:0 of the INA3221's results, bits 3:0 of the INA228's,
+//     the INA228's VBUS sign, DIAG_ALRT bit 8 and MEMSTAT);
+//   - the chip's own arithmetic: current = shunt·CAL/2048 (INA219: /4096;
+//     INA228: VSHUNT·4096/SHUNT_CAL), and power = |current|·bus/20000
+//     (INA219 5000, INA260 6400, INA228 16384) within its truncations. The
+//     INA219, INA226 and INA260 average per-conversion powers, which differ
+//     from the product of the averaged current and bus voltage while the
+//     load changes: the bounds for averaged results (see powerModel) hold
+//     for any rail switched on or off within the window and for a supply
+//     sagging by up to half, not for the inrush of a rail switched on;
+//   - the INA228's die temperature within what the chip survives, and an
+//     ENERGYOF counted as a wrap only when ENERGY went below its last value.
+//
+// The checks are skipped where the chip flags an overflow or a register is
+// at its limit (the relations do not hold there). After a failed check Sense
+// reads the registers once more, so one corrupted transfer costs a re-read.
+//
 // # Timing
 //
 // Each chip averages a number of conversions into one result. TimingFor picks
