@@ -83,7 +83,7 @@
 //     (INA219 5000, INA260 6400, INA228 16384) within its truncations. The
 //     INA219, INA226 and INA260 average per-conversion powers, which differ
 //     from the product of the averaged current and bus voltage while the
-//     load changes: the bounds for averaged results (see powerModel) hold
+//     load changes: the bounds for averaged results hold
 //     for any rail switched on or off within the window and for a supply
 //     sagging by up to half, not for the inrush of a rail switched on;
 //   - the INA228's die temperature within what the chip survives, and an
