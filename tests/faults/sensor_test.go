@@ -25,17 +25,11 @@ func TestSensorFaults(t *testing.T) {
 }
 
 // TestSensorGarbage is TestSensorFaults with a chip whose reads return
-// noise. It fails today: the INA drivers accept any register values, so
-// noise is published and counted (hundreds of watts on a 4 W disk). Until
-// they check their reads (reserved bits, the power register against the
-// chip's own current × bus), it runs only in the long variant, where it
-// shows the bug.
+// noise: the drivers refuse implausible registers (reserved bits, settings
+// read back, the chip's own arithmetic), so noise is neither published nor
+// counted.
 func TestSensorGarbage(t *testing.T) {
 	t.Parallel()
-	if !long() {
-		fmt.Printf("faults: %s: skipped in the short variant: known bug, the INA drivers accept noise as readings (VEILLE_LONG=1 runs it)\n", t.Name())
-		t.Skip("known bug: the INA drivers accept noise as readings; VEILLE_LONG=1 runs this test")
-	}
 	sensorFaults(t, []string{"garbage", "nack", "garbage"})
 }
 
