@@ -1,0 +1,124 @@
+package peers
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestPersistentSessionAcrossRestarts: what is published while a
+// persistent subscriber is away reaches it when it comes back, across a
+// clean stop of the broker and across a SIGKILL (saved on every change).
+func TestPersistentSessionAcrossRestarts(t *testing.T) {
+	t.Parallel()
+	b := Mosquitto(t, &MosquittoOpts{Persist: true, SaveOnChange: true, MaxQueued: 5000})
+	rec := Subscribe(t, b.URL(), &SubscribeOpts{Persistent: true}, "peers/+/x")
+	pub := Client(t, b.URL(), "")
+	Publish(t, pub, "peers/0/x", 1, false, []byte("live"))
+	rec.WaitFor("peers/0/x", 0, Patience, "the live message", nil)
+
+	rec.Disconnect()
+	Publish(t, pub, "peers/1/x", 1, false, []byte("queued-1"))
+	pub.Disconnect(100)
+	b.Stop() // saves the database
+	b.Start()
+	db := filepath.Join(filepath.Dir(b.conf), "mosquitto.db")
+	pub = Client(t, b.URL(), "")
+	Publish(t, pub, "peers/2/x", 1, false, []byte("queued-2"))
+	pub.Disconnect(100)
+	WaitUntil(t, Patience, "mosquitto saves its database on a change", func() bool {
+		d, _ := os.ReadFile(db)
+		return bytes.Contains(d, []byte("queued-2"))
+	})
+	b.Kill() // only what was saved on the change survives
+	b.Start()
+	rec.Reconnect()
+	for i := range 2 {
+		m := rec.WaitFor(fmt.Sprintf("peers/%d/x", i+1), 0, Patience, "a message queued across the restarts", nil)
+		if string(m.Payload) != fmt.Sprintf("queued-%d", i+1) || m.At.IsZero() {
+			t.Errorf("message %d: %q at %v", m.N, m.Payload, m.At)
+		}
+	}
+	if b.Starts() != 3 || rec.Connects() < 2 {
+		t.Errorf("%d starts of the broker, %d connections of the subscriber; want 3 and at least 2", b.Starts(), rec.Connects())
+	}
+	if !strings.HasPrefix(b.URL(), "tcp://127.0.0.1:") || !strings.HasSuffix(b.URL(), b.Addr()) {
+		t.Errorf("broker URL %s, address %s", b.URL(), b.Addr())
+	}
+}
+
+// TestRecorderAndRetained: a clean recorder sees messages in order with
+// their marks; Retained reads a retained message as a newcomer would.
+func TestRecorderAndRetained(t *testing.T) {
+	t.Parallel()
+	b := Mosquitto(t, nil)
+	rec := Subscribe(t, b.URL(), nil)
+	pub := Client(t, b.URL(), "")
+	Publish(t, pub, "a/state", 1, true, []byte("one"))
+	Publish(t, pub, "b/other", 1, false, []byte("x"))
+	Publish(t, pub, "a/state", 1, true, []byte("two"))
+	rec.WaitFor("a/state", 0, Patience, "the second state", func(m Message) bool { return string(m.Payload) == "two" })
+	mark := rec.Count()
+	if ms := rec.On("a/state", 0); len(ms) != 2 || ms[0].N != 0 || ms[1].N != 2 {
+		t.Errorf("messages on a/state: %+v", ms)
+	}
+	if ms := rec.Matching(regexp.MustCompile(`^b/`), 0); len(ms) != 1 || string(ms[0].Payload) != "x" {
+		t.Errorf("messages matching ^b/: %+v", ms)
+	}
+	if _, ok := rec.Last("a/state", mark); ok {
+		t.Errorf("a message on a/state after the mark")
+	}
+	if got := Retained(t, b.URL(), "a/state"); string(got) != "two" {
+		t.Errorf("retained %q, want two", got)
+	}
+}
+
+// TestProcess runs a shell in place of veille: its output, standard error
+// line by line, a wait for output, and the stop by SIGINT.
+func TestProcess(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var lines []string
+	p := start(t, "/bin/sh", Opts{Env: []string{"PEERS_X=42"}, StderrLine: func(l []byte) {
+		mu.Lock()
+		lines = append(lines, string(l))
+		mu.Unlock()
+	}}, "-c", `echo "out $PEERS_X"; echo err1 >&2; printf 'err2' >&2; trap 'echo bye; exit 3' INT; while :; do sleep 0.05; done`)
+	if got := p.WaitStdout(regexp.MustCompile(`out \d+`), Patience); got != "out 42" {
+		t.Errorf("stdout shows %q", got)
+	}
+	p.Stop()
+	<-p.Done()
+	if p.Err() == nil || !strings.Contains(p.Err().Error(), "exit status 3") {
+		t.Errorf("exit: %v, want exit status 3 (the trap ran)", p.Err())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(lines, ",") != "err1,err2" || p.Stderr() != "" {
+		t.Errorf("stderr lines %q, Stderr %q", lines, p.Stderr())
+	}
+	if out := p.Output(); !strings.Contains(out, "out 42\n") || !strings.Contains(out, "err1\n") || !strings.HasSuffix(out, "bye\n") {
+		t.Errorf("output %q", out)
+	}
+}
+
+// TestProcessWait: a process that ends by itself.
+func TestProcessWait(t *testing.T) {
+	t.Parallel()
+	p := start(t, "/bin/sh", Opts{}, "-c", "echo done >&2; exit 0")
+	if err := p.Wait(Patience); err != nil {
+		t.Fatal(err)
+	}
+	if p.Stderr() != "done\n" {
+		t.Errorf("stderr %q", p.Stderr())
+	}
+	if !Within(time.Second, func() bool { return true }) || Within(50*time.Millisecond, func() bool { return false }) {
+		t.Errorf("Within")
+	}
+}
