@@ -103,7 +103,7 @@ func (a *Agent) fillHAState(s *Snapshot) {
 		}
 		st.Channels = append(st.Channels, homeassistant.ChannelState{
 			MilliVolts: int32(ch.Volts * 1000), MilliAmps: int32(ch.Amps * 1000), MilliWatts: int32(ch.Watts * 1000),
-			EnergyMilliWh: a.keeper.Published(i) / 3600000, OK: ch.OK})
+			EnergyMilliWh: a.keeper.Published(i) / 3600000, TodayMilliWh: uint64(ch.TodayWh * 1000), OK: ch.OK})
 	}
 	for _, d := range s.Disks {
 		st.Disks = append(st.Disks, d.State)

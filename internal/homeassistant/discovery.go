@@ -135,6 +135,14 @@ func (r *Reporter) components() []component {
 			"device_class": "energy", "unit_of_measurement": "kWh", "state_class": "total_increasing",
 			"suggested_display_precision": 3,
 		})
+		// Today's energy for dashboards; it falls to zero at local midnight,
+		// which total_increasing counts as a new cycle. Use the lifetime
+		// counter above for the Energy dashboard.
+		add(c.Key+"_energy_today", "sensor", map[string]any{
+			"name": c.Name + " energy today", "state_topic": state, "value_template": "{{ value_json." + p + ".today_kwh }}",
+			"device_class": "energy", "unit_of_measurement": "kWh", "state_class": "total_increasing",
+			"suggested_display_precision": 3, "icon": "mdi:calendar-today",
+		})
 	}
 	measure("soc_temperature", "SoC temperature", "soc_temp", "temperature", "°C", 1, true)
 	add("throttled", "binary_sensor", map[string]any{

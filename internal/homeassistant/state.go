@@ -40,7 +40,11 @@ type ChannelState struct {
 	MilliAmps     int32
 	MilliWatts    int32
 	EnergyMilliWh uint64 // lifetime counter
-	OK            bool   // false: unreadable; its V/A/W are null
+	// TodayMilliWh is the energy since local midnight: it starts again at
+	// zero every day (Home Assistant's total_increasing takes that as a
+	// new cycle).
+	TodayMilliWh uint64
+	OK           bool // false: unreadable; its V/A/W are null
 }
 
 // Schedule is the retained next sleep and wake, readable while the Pi is off.
@@ -51,10 +55,11 @@ type Schedule struct {
 }
 
 type channelJSON struct {
-	V   *float64 `json:"v"`
-	A   *float64 `json:"a"`
-	W   *float64 `json:"w"`
-	KWh float64  `json:"kwh"`
+	V        *float64 `json:"v"`
+	A        *float64 `json:"a"`
+	W        *float64 `json:"w"`
+	KWh      float64  `json:"kwh"`
+	TodayKWh float64  `json:"today_kwh"`
 }
 
 type stateJSON struct {
@@ -117,7 +122,7 @@ func (r *Reporter) stateJSON(s State) ([]byte, error) {
 		if i < len(s.Channels) {
 			cs = s.Channels[i]
 		}
-		cj := channelJSON{KWh: float64(cs.EnergyMilliWh) / 1e6}
+		cj := channelJSON{KWh: float64(cs.EnergyMilliWh) / 1e6, TodayKWh: float64(cs.TodayMilliWh) / 1e6}
 		if cs.OK {
 			cj.V = scaled(int64(cs.MilliVolts), 1e3)
 			cj.A = scaled(int64(cs.MilliAmps), 1e3)

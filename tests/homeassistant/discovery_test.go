@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/veille/veille/tests/internal/peers"
 )
 
 // documentedEntities are the entity keys docs/homeassistant.md lists, besides
@@ -53,7 +55,7 @@ func readMeta(t *testing.T, b []byte) meta {
 	t.Helper()
 	var m meta
 	if err := json.Unmarshal(b, &m); err != nil || len(m.Channels) == 0 {
-		t.Fatalf("meta %s: %v (or no channels)", abbrev(b), err)
+		t.Fatalf("meta %s: %v (or no channels)", peers.Abbrev(b), err)
 	}
 	return m
 }
@@ -63,6 +65,8 @@ type state struct {
 	Ch map[string]struct {
 		V, A, W *float64
 		KWh     *float64 `json:"kwh"`
+		// TodayKWh restarts at zero at local midnight; it never exceeds KWh.
+		TodayKWh *float64 `json:"today_kwh"`
 	} `json:"ch"`
 	SoCTemp         *float64          `json:"soc_temp"`
 	Throttled       *bool             `json:"throttled"`
@@ -101,7 +105,7 @@ var (
 // values Home Assistant can show, and lifetime counters that never decrease
 // (the Energy dashboard would take a decrease for a meter reset), also
 // across the agent's restarts.
-func checkStates(t *testing.T, msgs []message, m meta) {
+func checkStates(t *testing.T, msgs []peers.Message, m meta) {
 	t.Helper()
 	if len(msgs) == 0 {
 		t.Fatal("no state published")
@@ -109,20 +113,24 @@ func checkStates(t *testing.T, msgs []message, m meta) {
 	maxKWh := map[string]float64{}
 	var maxSaved, maxCO2 float64
 	for _, msg := range msgs {
-		s, err := parseState(msg.payload)
+		s, err := parseState(msg.Payload)
 		if err != nil {
-			t.Errorf("state %s: %v", abbrev(msg.payload), err)
+			t.Errorf("state %s: %v", peers.Abbrev(msg.Payload), err)
 			continue
 		}
 		for _, c := range m.Channels {
 			k := entityKey(c.Name)
 			ch, ok := s.Ch[k]
 			if !ok {
-				t.Errorf("state has no channel %q: %s", k, abbrev(msg.payload))
+				t.Errorf("state has no channel %q: %s", k, peers.Abbrev(msg.Payload))
 				continue
 			}
 			if ch.KWh == nil || *ch.KWh < 0 || math.IsNaN(*ch.KWh) {
 				t.Errorf("channel %s energy %v is not a number ≥ 0", k, ch.KWh)
+				continue
+			}
+			if ch.TodayKWh == nil || *ch.TodayKWh < 0 || ch.KWh != nil && *ch.TodayKWh > *ch.KWh+1e-9 {
+				t.Errorf("channel %s energy today %v is not a number between 0 and the lifetime %v", k, ch.TodayKWh, ch.KWh)
 				continue
 			}
 			if *ch.KWh < maxKWh[k] {
@@ -130,7 +138,7 @@ func checkStates(t *testing.T, msgs []message, m meta) {
 			}
 			maxKWh[k] = max(maxKWh[k], *ch.KWh)
 			if (ch.V == nil) != (ch.A == nil) || (ch.A == nil) != (ch.W == nil) {
-				t.Errorf("channel %s is half unreadable: %s", k, abbrev(msg.payload))
+				t.Errorf("channel %s is half unreadable: %s", k, peers.Abbrev(msg.Payload))
 			}
 		}
 		if *s.SavedKWh < maxSaved || *s.CO2eKg < maxCO2 {
@@ -190,15 +198,15 @@ func checkSchedule(t *testing.T, b []byte, wantSleep, wantWake time.Time) {
 // schedule, and a new announcement after Home Assistant's birth message.
 func TestDeviceDiscovery(t *testing.T) {
 	t.Parallel()
-	broker := mosquitto(t)
-	rec := record(t, broker)
-	v := quietDemo(t, broker)
+	broker := peers.Mosquitto(t, nil).URL()
+	rec := peers.Subscribe(t, broker, nil)
+	v := peers.QuietDemo(t, broker)
 	const topic = "homeassistant/device/demo/config"
 
 	// Published at connect, without waiting for Home Assistant to ask.
-	rec.waitFor(topic, 0, patience, "discovery after connect", nil)
-	rec.waitFor("veille/demo/state", 0, patience, "a state from the running control loop with readings", func(m message) bool {
-		s, err := parseState(m.payload)
+	rec.WaitFor(topic, 0, peers.Patience, "discovery after connect", nil)
+	rec.WaitFor("veille/demo/state", 0, peers.Patience, "a state from the running control loop with readings", func(m peers.Message) bool {
+		s, err := parseState(m.Payload)
 		if err != nil || s.Scheduler != "awake" || len(s.Ch) == 0 {
 			return false
 		}
@@ -209,18 +217,18 @@ func TestDeviceDiscovery(t *testing.T) {
 		}
 		return true
 	})
-	disc := retainedOn(t, broker, topic)
-	m := readMeta(t, retainedOn(t, broker, "veille/demo/meta"))
-	if st := retainedOn(t, broker, "veille/demo/status"); string(st) != "online" {
+	disc := peers.Retained(t, broker, topic)
+	m := readMeta(t, peers.Retained(t, broker, "veille/demo/meta"))
+	if st := peers.Retained(t, broker, "veille/demo/status"); string(st) != "online" {
 		t.Errorf("retained availability %q, want online", st)
 	}
-	sched := retainedOn(t, broker, "veille/demo/schedule")
-	checkSchedule(t, sched, quietStart.Add(9*time.Hour+30*time.Minute), quietStart.Add(18*time.Hour+30*time.Minute))
-	stateNow, _ := rec.last("veille/demo/state", 0)
-	if s, err := parseState(stateNow.payload); err == nil {
+	sched := peers.Retained(t, broker, "veille/demo/schedule")
+	checkSchedule(t, sched, peers.QuietStart.Add(9*time.Hour+30*time.Minute), peers.QuietStart.Add(18*time.Hour+30*time.Minute))
+	stateNow, _ := rec.Last("veille/demo/state", 0)
+	if s, err := parseState(stateNow.Payload); err == nil {
 		for k, ch := range s.Ch {
 			if ch.V == nil || ch.A == nil || ch.W == nil {
-				t.Errorf("channel %s has no reading in a running demo: %s", k, abbrev(stateNow.payload))
+				t.Errorf("channel %s has no reading in a running demo: %s", k, peers.Abbrev(stateNow.Payload))
 			}
 		}
 		if s.SoCTemp == nil {
@@ -228,7 +236,7 @@ func TestDeviceDiscovery(t *testing.T) {
 		}
 	}
 
-	e := haExpect{prefix: "veille", node: "demo", states: map[string][]byte{"veille/demo/state": stateNow.payload, "veille/demo/schedule": sched}}
+	e := haExpect{prefix: "veille", node: "demo", states: map[string][]byte{"veille/demo/state": stateNow.Payload, "veille/demo/schedule": sched}}
 	ents, probs := checkDevicePayload(disc, e)
 	for _, p := range probs {
 		t.Errorf("device discovery: %s", p)
@@ -238,24 +246,24 @@ func TestDeviceDiscovery(t *testing.T) {
 
 	// Home Assistant restarts: its birth message makes veille announce
 	// again (after a small random delay), discovery first, then the state.
-	ha := connect(t, broker, "homeassistant-birth")
-	mark := rec.count()
-	publish(t, ha, "homeassistant/status", 0, false, []byte("offline"))
-	publish(t, ha, "homeassistant/status", 0, false, []byte("online"))
-	again := rec.waitFor(topic, mark, patience, "discovery after Home Assistant's birth", nil)
-	rec.waitFor("veille/demo/state", again.n, patience, "state after the re-announcement", nil)
-	if string(again.payload) != string(disc) {
+	ha := peers.Client(t, broker, "homeassistant-birth")
+	mark := rec.Count()
+	peers.Publish(t, ha, "homeassistant/status", 0, false, []byte("offline"))
+	peers.Publish(t, ha, "homeassistant/status", 0, false, []byte("online"))
+	again := rec.WaitFor(topic, mark, peers.Patience, "discovery after Home Assistant's birth", nil)
+	rec.WaitFor("veille/demo/state", again.N, peers.Patience, "state after the re-announcement", nil)
+	if string(again.Payload) != string(disc) {
 		t.Errorf("the re-announced discovery differs from the retained one")
 	}
-	v.waitOutput("stderr", regexp.MustCompile(`Home Assistant is online, announcing again`), patience)
+	v.WaitStderr(regexp.MustCompile(`Home Assistant is online, announcing again`), peers.Patience)
 
-	states := rec.on("veille/demo/state", 0)
+	states := rec.On("veille/demo/state", 0)
 	checkStates(t, states, m)
 	// The schedule is on for the whole run: no state may say otherwise (Home
 	// Assistant would record the switch going off and on at every start).
 	for _, msg := range states {
-		if s, err := parseState(msg.payload); err == nil && (!*s.ScheduleEnabled || s.Scheduler == "disabled" || s.Scheduler == "unknown") {
-			t.Errorf("state says schedule_enabled %v, scheduler %q while the schedule is on: %s", *s.ScheduleEnabled, s.Scheduler, abbrev(msg.payload))
+		if s, err := parseState(msg.Payload); err == nil && (!*s.ScheduleEnabled || s.Scheduler == "disabled" || s.Scheduler == "unknown") {
+			t.Errorf("state says schedule_enabled %v, scheduler %q while the schedule is on: %s", *s.ScheduleEnabled, s.Scheduler, peers.Abbrev(msg.Payload))
 		}
 	}
 }
@@ -298,26 +306,26 @@ func checkEntitySet(t *testing.T, ents []entity, m meta) {
 // Domoticz), with another node name and topic prefix.
 func TestComponentDiscovery(t *testing.T) {
 	t.Parallel()
-	broker := mosquitto(t)
-	rec := record(t, broker)
-	cfg := demoConfig(t,
+	broker := peers.Mosquitto(t, nil).URL()
+	rec := peers.Subscribe(t, broker, nil)
+	cfg := peers.DemoConfig(t,
 		`node = "demo"`, `node = "attic"`,
 		"[mqtt]\n", "[mqtt]\ntopic_prefix = \"house\"\n",
 		"[homeassistant]\n", "[homeassistant]\ndiscovery = \"component\"\n")
-	v := quietDemo(t, broker, "--config", cfg)
+	v := peers.QuietDemo(t, broker, "--config", cfg)
 
-	m := readMeta(t, retainedOn(t, broker, "house/attic/meta"))
+	m := readMeta(t, peers.Retained(t, broker, "house/attic/meta"))
 	// The demo's own subscriber follows the configured prefix too.
-	v.waitOutput("stdout", regexp.MustCompile(`decoded from MQTT: frame`), patience)
+	v.WaitStdout(regexp.MustCompile(`decoded from MQTT: frame`), peers.Patience)
 	want := expectedEntities(m)
 	configRE := regexp.MustCompile(`^homeassistant/[a-z_]+/attic/([a-z0-9_]+)/config$`)
 	var msgs map[string][]byte
-	waitUntil(t, patience, "a config for every documented entity", func() bool {
+	peers.WaitUntil(t, peers.Patience, "a config for every documented entity", func() bool {
 		msgs = map[string][]byte{}
 		keys := map[string]bool{}
-		for _, msg := range rec.matching(configRE, 0) {
-			msgs[msg.topic] = msg.payload
-			keys[configRE.FindStringSubmatch(msg.topic)[1]] = true
+		for _, msg := range rec.Matching(configRE, 0) {
+			msgs[msg.Topic] = msg.Payload
+			keys[configRE.FindStringSubmatch(msg.Topic)[1]] = true
 		}
 		for _, k := range want {
 			if !keys[k] {
@@ -326,13 +334,13 @@ func TestComponentDiscovery(t *testing.T) {
 		}
 		return true
 	})
-	if n := len(rec.on("homeassistant/device/attic/config", 0)); n > 0 {
+	if n := len(rec.On("homeassistant/device/attic/config", 0)); n > 0 {
 		t.Errorf("component mode also published %d device configs", n)
 	}
-	rec.waitFor("house/attic/state", 0, patience, "a state", nil)
-	stateNow, _ := rec.last("house/attic/state", 0)
-	sched := retainedOn(t, broker, "house/attic/schedule")
-	e := haExpect{prefix: "house", node: "attic", states: map[string][]byte{"house/attic/state": stateNow.payload, "house/attic/schedule": sched}}
+	rec.WaitFor("house/attic/state", 0, peers.Patience, "a state", nil)
+	stateNow, _ := rec.Last("house/attic/state", 0)
+	sched := peers.Retained(t, broker, "house/attic/schedule")
+	e := haExpect{prefix: "house", node: "attic", states: map[string][]byte{"house/attic/state": stateNow.Payload, "house/attic/schedule": sched}}
 	ents, probs := checkComponentPayloads(msgs, "homeassistant", e)
 	for _, p := range probs {
 		t.Errorf("component discovery: %s", p)
@@ -340,14 +348,14 @@ func TestComponentDiscovery(t *testing.T) {
 	checkEntitySet(t, ents, m)
 	// Each config is retained: an example, read as a restarted HA would.
 	for topic, b := range msgs {
-		if got := retainedOn(t, broker, topic); string(got) != string(b) {
-			t.Errorf("%s: retained %s, last published %s", topic, abbrev(got), abbrev(b))
+		if got := peers.Retained(t, broker, topic); string(got) != string(b) {
+			t.Errorf("%s: retained %s, last published %s", topic, peers.Abbrev(got), peers.Abbrev(b))
 		}
 		break
 	}
-	if st := retainedOn(t, broker, "house/attic/status"); string(st) != "online" {
+	if st := peers.Retained(t, broker, "house/attic/status"); string(st) != "online" {
 		t.Errorf("retained availability %q, want online", st)
 	}
-	checkStates(t, rec.on("house/attic/state", 0), m)
+	checkStates(t, rec.On("house/attic/state", 0), m)
 	t.Logf("component discovery: %d configs", len(msgs))
 }
