@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
 	"github.com/veille/veille/drivers/hwmon"
 	"github.com/veille/veille/drivers/ina"
+	"periph.io/x/conn/v3/i2c"
 	"periph.io/x/host/v3/sysfs"
 )
 
@@ -27,22 +29,29 @@ touched. Enable I2C first (dtparam=i2c_arm=on in config.txt; the image does).`, 
 		return fmt.Errorf("open /dev/i2c-%d: %w (is I2C enabled, and are you root or in group i2c?)", *bus, err)
 	}
 	defer b.Close()
-	found, scanErr := ina.Scan(b)
-	hw := hwmon.FS{Root: *root}
-	n := 0
-	for _, f := range found {
-		if drv, _ := hw.BoundDriver(*bus, f.Addr); drv != "" {
-			fmt.Fprintf(stdout, "# 0x%02x: owned by the kernel's %s driver: read it with a [[hwmon]] block (device = %q)\n", f.Addr, drv, hwmon.DeviceName(*bus, f.Addr))
+	return scanBus(stdout, b, *bus, hwmon.FS{Root: *root})
+}
+
+// scanBus identifies the INA chips at 0x40-0x4F and prints a [[sensor]]
+// block for each; an address a kernel driver owns is named and not read.
+func scanBus(w io.Writer, b i2c.Bus, bus int, hw hwmon.FS) error {
+	n, seen := 0, 0
+	for addr := uint16(0x40); addr <= 0x4f; addr++ {
+		if drv, _ := hw.BoundDriver(bus, addr); drv != "" {
+			seen++
+			fmt.Fprintf(w, "# 0x%02x: owned by the kernel's %s driver, not read: use a [[hwmon]] block (device = %q)\n", addr, drv, hwmon.DeviceName(bus, addr))
 			continue
 		}
+		chip, err := ina.Detect(b, addr)
+		if err != nil && !errors.Is(err, ina.ErrNotIdentified) {
+			continue // nothing answers there (a NACK), or it stopped answering
+		}
+		seen++
 		n++
-		writeSensorBlock(stdout, *bus, f, n)
+		writeSensorBlock(w, bus, ina.Found{Addr: addr, Chip: chip}, n)
 	}
-	if len(found) == 0 {
-		fmt.Fprintf(stdout, "# nothing answered at 0x40-0x4F on /dev/i2c-%d\n", *bus)
-	}
-	if scanErr != nil {
-		return fmt.Errorf("scan /dev/i2c-%d: %w", *bus, scanErr)
+	if seen == 0 {
+		fmt.Fprintf(w, "# nothing answered at 0x40-0x4F on /dev/i2c-%d\n", bus)
 	}
 	return nil
 }
