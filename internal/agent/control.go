@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -183,11 +184,17 @@ func (c *control) step(ctx context.Context, now time.Time) {
 	c.publishState(d)
 }
 
+// errCannotAct: the power controller could not be built (its cause was
+// logged at start: no systemd to stop units, a disk configuration it refused).
+var errCannotAct = errors.New("veille cannot put anything to sleep on this machine (see the log at start)")
+
 // reach runs the sequence from the realised state to target.
 func (c *control) reach(ctx context.Context, target scheduler.Depth, d scheduler.Decision) {
 	a := c.a
 	var err error
 	switch {
+	case c.ctl == nil:
+		err = errCannotAct
 	case target == scheduler.SystemHalted:
 		err = c.sleepSystem(ctx, d.WakeAt)
 	case target == scheduler.DisksAsleep && c.state == scheduler.Awake:
@@ -253,6 +260,12 @@ func (c *control) do(ctx context.Context, act Action) {
 	a.observe(EventCommand, fmt.Sprintf("%s asked: %s", act.Source, act.Name))
 	var err error
 	switch act.Name {
+	case "sleep_disks", "wake_disks", "sleep_now", "shutdown", "reboot":
+		if c.ctl == nil {
+			err = errCannotAct
+			break
+		}
+		err = c.act(ctx, act, now)
 	case "none", "":
 	case "stay_awake":
 		if act.StayAwake <= 0 {
@@ -265,39 +278,6 @@ func (c *control) do(ctx context.Context, act Action) {
 	case "schedule":
 		c.enabled = act.On
 		c.save()
-	case "wake_disks":
-		c.manual = nil
-		c.awakeMono = a.hw.SinceBoot() // a manual wake holds sleep off for MinAwake
-		if c.state == scheduler.DisksAsleep {
-			if err = c.ctl.DisksAwake(ctx); err == nil {
-				c.setState(scheduler.Awake)
-			}
-		}
-	case "sleep_disks":
-		c.manual = &manualHold{depth: scheduler.DisksAsleep, until: c.holdUntil(now)}
-		if c.state == scheduler.Awake {
-			if err = c.ctl.DisksAsleep(ctx); err == nil {
-				c.setState(scheduler.DisksAsleep)
-			}
-		}
-	case "sleep_now":
-		wake := c.nextWake(now)
-		if wake.IsZero() || a.alarm == nil {
-			// No wake planned, or no RTC: keep the Pi up, sleep the disks.
-			c.manual = &manualHold{depth: scheduler.DisksAsleep, until: c.holdUntil(now)}
-			if c.state == scheduler.Awake {
-				if err = c.ctl.DisksAsleep(ctx); err == nil {
-					c.setState(scheduler.DisksAsleep)
-				}
-			}
-			break
-		}
-		err = c.sleepSystem(ctx, wake)
-	case "shutdown":
-		a.flushTelemetry()
-		err = c.ctl.Shutdown(ctx)
-	case "reboot":
-		err = c.ctl.Reboot(ctx)
 	case "refresh":
 		// The reporter announces again when it sees the command, at most
 		// once per interval however many arrive.
@@ -309,6 +289,50 @@ func (c *control) do(ctx context.Context, act Action) {
 		a.setReason(fmt.Sprintf("%s (%s) failed: %v", act.Name, act.Source, err))
 	}
 	c.step(ctx, a.clk.Now())
+}
+
+// act runs a person's power request; the controller exists.
+func (c *control) act(ctx context.Context, act Action, now time.Time) error {
+	a := c.a
+	switch act.Name {
+	case "wake_disks":
+		c.manual = nil
+		c.awakeMono = a.hw.SinceBoot() // a manual wake holds sleep off for MinAwake
+		if c.state == scheduler.DisksAsleep {
+			if err := c.ctl.DisksAwake(ctx); err != nil {
+				return err
+			}
+			c.setState(scheduler.Awake)
+		}
+	case "sleep_disks":
+		return c.sleepDisks(ctx, now)
+	case "sleep_now":
+		wake := c.nextWake(now)
+		if wake.IsZero() || a.alarm == nil {
+			// No wake planned, or no RTC: keep the Pi up, sleep the disks.
+			return c.sleepDisks(ctx, now)
+		}
+		return c.sleepSystem(ctx, wake)
+	case "shutdown":
+		a.flushTelemetry()
+		return c.ctl.Shutdown(ctx)
+	case "reboot":
+		return c.ctl.Reboot(ctx)
+	}
+	return nil
+}
+
+// sleepDisks puts the disks to sleep until the schedule's next change.
+func (c *control) sleepDisks(ctx context.Context, now time.Time) error {
+	c.manual = &manualHold{depth: scheduler.DisksAsleep, until: c.holdUntil(now)}
+	if c.state != scheduler.Awake {
+		return nil
+	}
+	if err := c.ctl.DisksAsleep(ctx); err != nil {
+		return err
+	}
+	c.setState(scheduler.DisksAsleep)
+	return nil
 }
 
 // holdUntil is the end of a manual sleep: the schedule's next transition,
