@@ -37,6 +37,7 @@ type TimerElapse struct {
 type Manager struct {
 	opts Options
 	conn *sd.Conn
+	bus  *dbus.Conn // go-systemd's call connection, for what it has no method for
 }
 
 // DialManager connects to systemd on the bus opts names. ctx bounds the
@@ -47,11 +48,18 @@ func DialManager(ctx context.Context, opts Options) (*Manager, error) {
 	}
 	// go-systemd opens two connections: one for calls, one for the
 	// JobRemoved signals that end jobs.
-	conn, err := sd.NewConnection(func() (*dbus.Conn, error) { return dialContext(ctx, opts) })
+	var bus *dbus.Conn
+	conn, err := sd.NewConnection(func() (*dbus.Conn, error) {
+		c, err := dialContext(ctx, opts)
+		if bus == nil {
+			bus = c // the first one is the call connection
+		}
+		return c, err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("systemd: %w", err)
 	}
-	return &Manager{opts: opts, conn: conn}, nil
+	return &Manager{opts: opts, conn: conn, bus: bus}, nil
 }
 
 // Close closes the connections.
@@ -64,18 +72,19 @@ func (m *Manager) Close() error {
 // unless the job's result is "done"; ctx bounds the wait (the job itself goes
 // on in systemd).
 func (m *Manager) StopUnit(ctx context.Context, name string) error {
-	return m.job(ctx, "stop", name, m.conn.StopUnitContext)
+	return m.job(ctx, "stop", name, "replace", m.conn.StopUnitContext)
 }
 
 // StartUnit starts a unit and waits for the job, like StopUnit.
 func (m *Manager) StartUnit(ctx context.Context, name string) error {
-	return m.job(ctx, "start", name, m.conn.StartUnitContext)
+	return m.job(ctx, "start", name, "replace", m.conn.StartUnitContext)
 }
 
-func (m *Manager) job(ctx context.Context, op, name string,
+// job queues a job with call in the given job mode and waits for it.
+func (m *Manager) job(ctx context.Context, op, name, mode string,
 	call func(context.Context, string, string, chan<- string) (int, error)) error {
 	done := make(chan string, 1) // go-systemd sends once, even if we stopped waiting
-	id, err := call(ctx, name, "replace", done)
+	id, err := call(ctx, name, mode, done)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", op, name, err)
 	}
