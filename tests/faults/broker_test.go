@@ -7,6 +7,8 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	"github.com/veille/veille/tests/internal/peers"
 )
 
 // TestBrokerOutage stops the broker for a while (SIGTERM: it saves its
@@ -27,9 +29,9 @@ func TestBrokerOutage(t *testing.T) {
 		cycles, outage, away, runFor = 4, 8*time.Second, 4*time.Second, 9*time.Hour
 	}
 	b := startBroker(t, true)
-	sub := subscribe(t, b.URL(), "faults-persistent", false, "veille/demo/tele")
-	from := time.Date(2026, 6, 1, 10, 0, 0, 0, paris)
-	conf := cfg{Enabled: false, Batch: 6}.write(t)
+	sub := peers.Subscribe(t, b.URL(), &peers.SubscribeOpts{ID: "faults-persistent", Persistent: true}, "veille/demo/tele")
+	from := time.Date(2026, 6, 1, 10, 0, 0, 0, peers.Paris)
+	conf := peers.Config{Enabled: false, Batch: 6}.Write(t)
 	sc := scenario(t, fmt.Sprintf(`{"at":"+%s","do":"stop"}`, runFor))
 	d := startDemo(t, "--config", conf, "--scenario", sc, "--from", from.Format("2006-01-02 15:04"),
 		"--speed", fmt.Sprint(speed), "--broker", b.URL(), "--for", "0")
@@ -37,30 +39,30 @@ func TestBrokerOutage(t *testing.T) {
 
 	type span struct{ from, to time.Time }
 	var stops, aways, kills []span
-	if !within(20*time.Second, func() bool { return sub.col.count("veille/demo/tele") >= 10 }) {
+	if !peers.Within(20*time.Second, func() bool { return len(sub.On("veille/demo/tele", 0)) >= 10 }) {
 		t.Fatalf("no telemetry at the subscriber")
 	}
 	for range cycles {
 		// The subscriber goes away; the broker keeps its messages.
 		a := span{from: time.Now()}
-		sub.disconnect()
+		sub.Disconnect()
 		time.Sleep(away)
 		// The broker stops cleanly: veille spools what it takes meanwhile.
 		s := span{from: time.Now()}
-		b.stop()
+		b.Stop()
 		time.Sleep(outage)
-		b.start()
+		b.Start()
 		s.to = time.Now()
 		time.Sleep(away)
-		sub.connect(false) // the same session: no new subscription
+		sub.Reconnect() // the same session: no new subscription
 		a.to = time.Now()
 		stops, aways = append(stops, s), append(aways, a)
 		time.Sleep(2 * time.Second)
 		// Killed while frames flow (five a second).
 		k := span{from: time.Now()}
-		b.kill()
+		b.Kill()
 		time.Sleep(time.Second)
-		b.start()
+		b.Start()
 		k.to = time.Now()
 		kills = append(kills, k)
 		time.Sleep(2 * time.Second)
@@ -68,8 +70,8 @@ func TestBrokerOutage(t *testing.T) {
 	d.wait(time.Duration(float64(runFor)/speed) + 90*time.Second)
 	// Let the last frames arrive: quiet for a second.
 	last := -1
-	within(15*time.Second, func() bool {
-		n := sub.col.count("veille/demo/tele")
+	peers.Within(15*time.Second, func() bool {
+		n := len(sub.On("veille/demo/tele", 0))
 		defer func() { last = n }()
 		if n == last {
 			return true
@@ -78,26 +80,26 @@ func TestBrokerOutage(t *testing.T) {
 		return false
 	})
 
-	fs := frames(t, sub.col, "veille/demo/tele")
+	fs := sub.Frames(t, "veille/demo/tele")
 	runs := map[uint64]bool{}
 	for _, f := range fs {
-		runs[f.run] = true
+		runs[f.Run] = true
 	}
 	if len(runs) != 1 {
 		t.Fatalf("%d runs of the agent in the telemetry, want 1 (nothing restarted it)", len(runs))
 	}
 	// Once, in order: the first arrival of each seq comes in seq order, and
 	// no seq is missing between the first and the last.
-	first := map[uint64]*frame{}
+	first := map[uint64]*peers.Frame{}
 	var order []uint64
 	dupes := 0
 	for _, f := range fs {
-		if _, ok := first[f.seq]; ok {
+		if _, ok := first[f.Seq]; ok {
 			dupes++
 			continue
 		}
-		first[f.seq] = f
-		order = append(order, f.seq)
+		first[f.Seq] = f
+		order = append(order, f.Seq)
 	}
 	var errs []error
 	if !slices.IsSorted(order) {
@@ -126,11 +128,11 @@ func TestBrokerOutage(t *testing.T) {
 	// are checked against the outage's time below).
 	for i := 1; i < len(seqs); i++ {
 		p, f := first[seqs[i-1]], first[seqs[i]]
-		if f.seq != p.seq+1 {
+		if f.Seq != p.Seq+1 {
 			continue
 		}
-		if gap := time.UnixMilli(f.t0).Sub(p.end()); gap <= 0 {
-			errs = append(errs, fmt.Errorf("frame %d starts %s after frame %d ends: not the time it was sampled", f.seq, gap, p.seq))
+		if gap := time.UnixMilli(f.T0).Sub(p.End()); gap <= 0 {
+			errs = append(errs, fmt.Errorf("frame %d starts %s after frame %d ends: not the time it was sampled", f.Seq, gap, p.Seq))
 		}
 	}
 	if lo > 1 {
@@ -140,15 +142,15 @@ func TestBrokerOutage(t *testing.T) {
 	// from the frames that arrived live (before anything happened).
 	var offs []float64
 	for _, f := range fs {
-		if f.at.Before(aways[0].from) {
-			sim := f.end().Sub(from).Seconds() / speed
-			offs = append(offs, f.at.Sub(started).Seconds()-sim)
+		if f.At.Before(aways[0].from) {
+			sim := f.End().Sub(from).Seconds() / speed
+			offs = append(offs, f.At.Sub(started).Seconds()-sim)
 		}
 	}
 	sort.Float64s(offs)
 	off := offs[0] // delivery latency is positive: the smallest is the clock offset
-	takenAt := func(f *frame) time.Time {
-		return started.Add(time.Duration((f.end().Sub(from).Seconds()/speed + off) * float64(time.Second)))
+	takenAt := func(f *peers.Frame) time.Time {
+		return started.Add(time.Duration((f.End().Sub(from).Seconds()/speed + off) * float64(time.Second)))
 	}
 	spooled, kept, keptAcross := 0, 0, 0
 	for _, seq := range seqs {
@@ -159,8 +161,8 @@ func TestBrokerOutage(t *testing.T) {
 			// time, 25 simulated seconds, on each side for the mapping).
 			if at.After(stops[i].from.Add(300*time.Millisecond)) && at.Before(stops[i].to.Add(-300*time.Millisecond)) {
 				spooled++
-				if f.at.Before(stops[i].to) {
-					errs = append(errs, fmt.Errorf("frame %d, taken while the broker was down, arrived before it was back", f.seq))
+				if f.At.Before(stops[i].to) {
+					errs = append(errs, fmt.Errorf("frame %d, taken while the broker was down, arrived before it was back", f.Seq))
 				}
 			}
 			// Reached the broker while the subscriber was away.
@@ -197,7 +199,7 @@ func TestBrokerOutage(t *testing.T) {
 		}
 	}
 	report(t, "veille saw the connection go down %d times (%d frames spooled then); mosquitto started %d times; real→simulated offset %.0f ms",
-		downs, spooledAtDown, b.starts, math.Round(off*1000))
+		downs, spooledAtDown, b.Starts(), math.Round(off*1000))
 }
 
 func outOfOrder(order []uint64) int {

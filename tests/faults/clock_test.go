@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/veille/veille/tests/internal/peers"
 )
 
 // The clock tests move the simulated Pi's wall clock (what veille reads)
@@ -23,7 +25,7 @@ type seq struct {
 }
 
 func (s seq) String() string {
-	return fmt.Sprintf("%s at %s (wall %s)", s.name, s.at.UTC().Format("01-02 15:04:05Z"), s.wall.In(paris).Format("15:04 MST"))
+	return fmt.Sprintf("%s at %s (wall %s)", s.name, s.at.UTC().Format("01-02 15:04:05Z"), s.wall.In(peers.Paris).Format("15:04 MST"))
 }
 
 func seqs(d *demo) []seq {
@@ -41,7 +43,7 @@ var bootRE = regexp.MustCompile(`(?m)^\w{3} (\d\d:\d\d)  ◆ RTC alarm: the Pi b
 // boots are the local times at which the simulated Pi booted from a halt.
 func boots(d *demo) []string {
 	var out []string
-	for _, m := range bootRE.FindAllStringSubmatch(d.output(), -1) {
+	for _, m := range bootRE.FindAllStringSubmatch(d.Stdout(), -1) {
 		out = append(out, m[1])
 	}
 	return out
@@ -89,9 +91,9 @@ func TestClock1970Boot(t *testing.T) {
 	t.Parallel()
 	const speed = 600.0
 	b := startBroker(t, false)
-	sub := subscribe(t, b.URL(), "faults-1970", true, "veille/demo/tele")
-	from := time.Date(2026, 6, 1, 23, 20, 0, 0, paris)
-	conf := cfg{Enabled: true, Windows: window("evening", "21:30", "23:00", "disks") + window("night", "23:00", "06:30", "system")}.write(t)
+	sub := peers.Subscribe(t, b.URL(), &peers.SubscribeOpts{ID: "faults-1970"}, "veille/demo/tele")
+	from := time.Date(2026, 6, 1, 23, 20, 0, 0, peers.Paris)
+	conf := peers.Config{Enabled: true, Windows: peers.Window("evening", "21:30", "23:00", "disks") + peers.Window("night", "23:00", "06:30", "system")}.Write(t)
 	d := startDemo(t, "--config", conf, "--from", from.Format("2006-01-02 15:04"), "--speed", fmt.Sprint(speed),
 		"--broker", b.URL(), "--for", "0", "--scenario", scenario(t,
 			`{"at":"+0s","do":"clock","set":"1970-01-01T00:00:00Z","synced":false}`,
@@ -129,18 +131,18 @@ func TestClock1970Boot(t *testing.T) {
 		errs = append(errs, err)
 	}
 	// Telemetry: the frames taken in 1970 carry 1970, the counters never go back.
-	fs := frames(t, sub.col, "veille/demo/tele")
+	fs := sub.Frames(t, "veille/demo/tele")
 	old, back := 0, 0
 	maxWh := map[uint64]uint64{}
 	for _, f := range fs {
-		if time.UnixMilli(f.t0).Year() == 1970 {
+		if time.UnixMilli(f.T0).Year() == 1970 {
 			old++
 		}
-		for _, c := range f.chans {
-			if c.mwh < maxWh[c.id] {
+		for _, c := range f.Channels {
+			if c.MWh < maxWh[c.ID] {
 				back++
 			}
-			maxWh[c.id] = max(maxWh[c.id], c.mwh)
+			maxWh[c.ID] = max(maxWh[c.ID], c.MWh)
 		}
 	}
 	if old == 0 {
@@ -168,8 +170,8 @@ func TestClockSteps(t *testing.T) {
 	t.Parallel()
 	const speed = 600.0
 	b := startBroker(t, false)
-	from := time.Date(2026, 6, 1, 21, 0, 0, 0, paris)
-	conf := cfg{Enabled: true, Windows: window("evening", "21:30", "23:00", "disks")}.write(t)
+	from := time.Date(2026, 6, 1, 21, 0, 0, 0, peers.Paris)
+	conf := peers.Config{Enabled: true, Windows: peers.Window("evening", "21:30", "23:00", "disks")}.Write(t)
 	steps := []string{
 		`{"at":"+40m","do":"clock","step":"-1h30m"}`,  // world 21:40: wall 20:10
 		`{"at":"+150m","do":"clock","step":"2h"}`,     // world 23:30: wall 22:00 → 00:00
@@ -205,7 +207,7 @@ func TestClockSteps(t *testing.T) {
 		w, s := want[i], ss[i]
 		if s.name != w.name || s.at.Before(w.from) || s.at.After(w.to) {
 			errs = append(errs, fmt.Errorf("sequence %d is %s, want %s between %s and %s (world)", i+1, s, w.name,
-				w.from.In(paris).Format("15:04:05"), w.to.In(paris).Format("15:04:05")))
+				w.from.In(peers.Paris).Format("15:04:05"), w.to.In(peers.Paris).Format("15:04:05")))
 		}
 	}
 	if err := alternate(ss); err != nil {
@@ -232,7 +234,7 @@ func TestClockSteps(t *testing.T) {
 func TestDSTNights(t *testing.T) {
 	t.Parallel()
 	const speed = 1000.0
-	conf := cfg{Enabled: true, Windows: window("dst", "01:30", "02:30", "disks") + window("night", "03:00", "06:30", "system")}.write(t)
+	conf := peers.Config{Enabled: true, Windows: peers.Window("dst", "01:30", "02:30", "disks") + peers.Window("night", "03:00", "06:30", "system")}.Write(t)
 	utc := func(s string) time.Time {
 		tm, err := time.Parse("2006-01-02 15:04", s)
 		if err != nil {
@@ -251,12 +253,12 @@ func TestDSTNights(t *testing.T) {
 		seqs  []want
 		boot  string
 	}{
-		{"october", time.Date(2026, 10, 24, 23, 0, 0, 0, paris), 8*time.Hour + 45*time.Minute, []want{
+		{"october", time.Date(2026, 10, 24, 23, 0, 0, 0, peers.Paris), 8*time.Hour + 45*time.Minute, []want{
 			{"disks-asleep", utc("2026-10-24 23:30")}, // 01:30 CEST
 			{"disks-awake", utc("2026-10-25 00:30")},  // 02:30 CEST, the first one
 			{"sleep", utc("2026-10-25 02:00")},        // 03:00 CET
 		}, "06:30"}, // CET: 05:30Z
-		{"march", time.Date(2026, 3, 28, 23, 0, 0, 0, paris), 7*time.Hour + 45*time.Minute, []want{
+		{"march", time.Date(2026, 3, 28, 23, 0, 0, 0, peers.Paris), 7*time.Hour + 45*time.Minute, []want{
 			{"disks-asleep", utc("2026-03-29 00:30")}, // 01:30 CET
 			{"sleep", utc("2026-03-29 01:00")},        // 03:00 CEST: 02:30 does not exist
 		}, "06:30"}, // CEST: 04:30Z

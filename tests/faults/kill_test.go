@@ -1,7 +1,6 @@
 package faults
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
@@ -16,6 +15,8 @@ import (
 
 	"github.com/veille/veille/internal/energy"
 	"golang.org/x/sys/unix"
+
+	"github.com/veille/veille/tests/internal/peers"
 )
 
 // TestKillAgent kills veille with SIGKILL at random moments, half of them
@@ -40,12 +41,12 @@ func TestKillAgent(t *testing.T) {
 	}
 	const speed = 1000.0
 	b := startBroker(t, false)
-	sub := subscribe(t, b.URL(), "faults-kill", true, "veille/demo/tele", "veille/demo/state")
+	sub := peers.Subscribe(t, b.URL(), &peers.SubscribeOpts{ID: "faults-kill"}, "veille/demo/tele", "veille/demo/state")
 	state := filepath.Join(t.TempDir(), "state")
-	conf := cfg{Enabled: false, Batch: 1, Checkpoint: "1m", StateInterval: "5s"}.write(t)
+	conf := peers.Config{Enabled: false, Batch: 1, Checkpoint: "1m", StateInterval: "5s"}.Write(t)
 	sc := scenario(t, "# nothing happens: only the kills")
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 8))
-	from := time.Date(2026, 6, 1, 10, 0, 0, 0, paris)
+	from := time.Date(2026, 6, 1, 10, 0, 0, 0, peers.Paris)
 	// A tear is a power cut that leaves the newest energy.json torn. Tears
 	// come in pairs: the start after a tear is killed right after its first
 	// checkpoint and the newest file is torn again (a second power cut), so
@@ -63,8 +64,8 @@ func TestKillAgent(t *testing.T) {
 	)
 	afterTear := map[uint64]bool{} // runs that started on a torn energy.json
 	for i := 0; i <= kills; i++ {
-		runsBefore := runsOf(t, sub.col)
-		before := runIDs(sub.col)
+		runsBefore := runsOf(t, sub)
+		before := runIDs(sub)
 		started := time.Now()
 		// Watch before the start: the first checkpoint comes at once.
 		moved := watch(t, state, "energy.json", unix.IN_MOVED_TO)
@@ -79,11 +80,11 @@ func TestKillAgent(t *testing.T) {
 			"--speed", fmt.Sprint(sp), "--broker", b.URL(), "--for", "0")
 		if i == kills {
 			// The last start: it must come back and publish, then stop cleanly.
-			if !within(20*time.Second, func() bool { return runsOf(t, sub.col) > runsBefore }) {
+			if !peers.Within(20*time.Second, func() bool { return runsOf(t, sub) > runsBefore }) {
 				t.Fatalf("after %d kills veille did not come back: no telemetry from a new run", kills)
 			}
 			cameBack++
-			d.cmd.Process.Signal(syscall.SIGINT)
+			d.Signal(syscall.SIGINT)
 			d.wait(20 * time.Second)
 			break
 		}
@@ -97,13 +98,12 @@ func TestKillAgent(t *testing.T) {
 		default:
 			time.Sleep(time.Duration(rng.Int64N(int64(1500 * time.Millisecond))))
 		}
-		d.cmd.Process.Kill()
-		<-d.done
+		d.Kill()
 		if d.root != "" {
 			os.RemoveAll(d.root) // the killed world could not remove its tree
 		}
-		if d.waitErr == nil || !killed(d.waitErr) {
-			problems = append(problems, fmt.Errorf("start %d: veille ended by itself (%v) before the kill", i, d.waitErr))
+		if d.Err() == nil || !killed(d.Err()) {
+			problems = append(problems, fmt.Errorf("start %d: veille ended by itself (%v) before the kill", i, d.Err()))
 		}
 		if _, err := os.Stat(filepath.Join(state, "energy.json.tmp")); err == nil {
 			midWrite++
@@ -124,11 +124,11 @@ func TestKillAgent(t *testing.T) {
 		} else {
 			early++ // killed before the first checkpoint
 		}
-		if runsOf(t, sub.col) > runsBefore {
+		if runsOf(t, sub) > runsBefore {
 			cameBack++
 		}
 		if tearAt[i-1] {
-			for id := range runIDs(sub.col) {
+			for id := range runIDs(sub) {
 				if !before[id] {
 					afterTear[id] = true
 				}
@@ -166,45 +166,45 @@ func TestKillAgent(t *testing.T) {
 
 	// Never backwards, across runs: runs in the order they first published,
 	// frames in seq order inside a run.
-	fs := frames(t, sub.col, "veille/demo/tele")
+	fs := sub.Frames(t, "veille/demo/tele")
 	runOrder := map[uint64]int{}
 	for _, f := range fs {
-		if _, ok := runOrder[f.run]; !ok {
-			runOrder[f.run] = len(runOrder)
+		if _, ok := runOrder[f.Run]; !ok {
+			runOrder[f.Run] = len(runOrder)
 		}
 	}
 	sort.SliceStable(fs, func(a, b int) bool {
-		if runOrder[fs[a].run] != runOrder[fs[b].run] {
-			return runOrder[fs[a].run] < runOrder[fs[b].run]
+		if runOrder[fs[a].Run] != runOrder[fs[b].Run] {
+			return runOrder[fs[a].Run] < runOrder[fs[b].Run]
 		}
-		return fs[a].seq < fs[b].seq
+		return fs[a].Seq < fs[b].Seq
 	})
 	maxWh := map[uint64]uint64{}
 	backwards, tornBack := 0, uint64(0)
 	var restartSteps []float64
 	lastRun := uint64(0)
 	for _, f := range fs {
-		for _, c := range f.chans {
-			if c.mwh < maxWh[c.id] && afterTear[f.run] {
+		for _, c := range f.Channels {
+			if c.MWh < maxWh[c.ID] && afterTear[f.Run] {
 				// Known limit (see the report): the previous generation's
 				// reservation may not cover what the torn one allowed.
-				tornBack = max(tornBack, maxWh[c.id]-c.mwh)
-			} else if c.mwh < maxWh[c.id] {
+				tornBack = max(tornBack, maxWh[c.ID]-c.MWh)
+			} else if c.MWh < maxWh[c.ID] {
 				backwards++
 				if backwards <= 5 {
-					problems = append(problems, fmt.Errorf("channel %d: %d mWh published after %d mWh (run %x frame %d)", c.id, c.mwh, maxWh[c.id], f.run, f.seq))
+					problems = append(problems, fmt.Errorf("channel %d: %d mWh published after %d mWh (run %x frame %d)", c.ID, c.MWh, maxWh[c.ID], f.Run, f.Seq))
 				}
 			}
-			if f.run != lastRun && lastRun != 0 && c.id == 0 {
-				restartSteps = append(restartSteps, float64(c.mwh)-float64(maxWh[c.id]))
+			if f.Run != lastRun && lastRun != 0 && c.ID == 0 {
+				restartSteps = append(restartSteps, float64(c.MWh)-float64(maxWh[c.ID]))
 			}
-			maxWh[c.id] = max(maxWh[c.id], c.mwh)
+			maxWh[c.ID] = max(maxWh[c.ID], c.MWh)
 		}
-		lastRun = f.run
+		lastRun = f.Run
 	}
 	haMax := map[string]float64{}
 	haBack := 0
-	states := haStates(t, sub.col, "veille/demo/state")
+	states := haStates(t, sub, "veille/demo/state")
 	for _, s := range states {
 		for name, ch := range s.Ch {
 			if ch.KWh < haMax[name] {
@@ -258,11 +258,11 @@ func TestKillAgent(t *testing.T) {
 }
 
 // runIDs are the runs of the agent seen in the telemetry so far.
-func runIDs(c *collector) map[uint64]bool {
+func runIDs(c *peers.Recorder) map[uint64]bool {
 	ids := map[uint64]bool{}
-	for _, m := range c.on("veille/demo/tele") {
-		if f, err := decodeFrame(m.payload); err == nil {
-			ids[f.run] = true
+	for _, m := range c.On("veille/demo/tele", 0) {
+		if f, err := peers.DecodeFrame(m.Payload); err == nil {
+			ids[f.Run] = true
 		}
 	}
 	return ids
@@ -290,11 +290,11 @@ func intactState(path string) error {
 }
 
 // runsOf counts the runs of the agent seen in the telemetry so far.
-func runsOf(t *testing.T, c *collector) int {
+func runsOf(t *testing.T, c *peers.Recorder) int {
 	runs := map[uint64]bool{}
-	for _, m := range c.on("veille/demo/tele") {
-		if f, err := decodeFrame(m.payload); err == nil {
-			runs[f.run] = true
+	for _, m := range c.On("veille/demo/tele", 0) {
+		if f, err := peers.DecodeFrame(m.Payload); err == nil {
+			runs[f.Run] = true
 		}
 	}
 	return len(runs)
@@ -305,46 +305,14 @@ func runsOf(t *testing.T, c *collector) int {
 // also ends with the test).
 func watch(t *testing.T, dir, name string, mask uint32) <-chan struct{} {
 	t.Helper()
-	os.MkdirAll(dir, 0o755)
-	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
-	if err != nil {
-		t.Fatalf("inotify: %v", err)
-	}
-	if _, err := unix.InotifyAddWatch(fd, dir, mask); err != nil {
-		unix.Close(fd)
-		t.Fatalf("inotify %s: %v", dir, err)
-	}
 	seen := make(chan struct{})
-	done := make(chan struct{})
-	t.Cleanup(func() { close(done) })
-	go func() {
-		defer unix.Close(fd)
-		buf := make([]byte, 64*1024)
-		for {
-			select {
-			case <-done:
-				return
-			default:
-			}
-			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-			if n, _ := unix.Poll(pfd, 50); n <= 0 {
-				continue
-			}
-			n, err := unix.Read(fd, buf)
-			if err != nil {
-				continue
-			}
-			for off := 0; off+unix.SizeofInotifyEvent <= n; {
-				// struct inotify_event: wd, mask, cookie, len, then the name.
-				l := int(binary.NativeEndian.Uint32(buf[off+12:]))
-				if cstr(buf[off+unix.SizeofInotifyEvent:off+unix.SizeofInotifyEvent+l]) == name {
-					close(seen)
-					return
-				}
-				off += unix.SizeofInotifyEvent + l
-			}
+	peers.Watch(t, mask, func(_, n string, _ uint32) bool {
+		if n == name {
+			close(seen)
+			return false
 		}
-	}()
+		return true
+	}, dir)
 	return seen
 }
 
@@ -356,15 +324,6 @@ func waitFor(ch <-chan struct{}, timeout time.Duration) bool {
 	case <-time.After(timeout):
 		return false
 	}
-}
-
-func cstr(b []byte) string {
-	for i, c := range b {
-		if c == 0 {
-			return string(b[:i])
-		}
-	}
-	return string(b)
 }
 
 // killed tells whether a process ended by SIGKILL.

@@ -5,6 +5,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/veille/veille/tests/internal/peers"
 )
 
 // TestScenarioErrors: a scenario file with mistakes is refused before
@@ -22,7 +24,7 @@ func TestScenarioErrors(t *testing.T) {
 		`{"at":"+50m","do":"teleport"}`,
 		`{"at":"+60m","do":"connect","id":"x","port":22,"colour":"red"}`,
 	)
-	cmd := exec.Command(veilleBin, "demo", "--scenario", path, "--for", "1s", "--from", "2026-06-01 10:00")
+	cmd := exec.Command(peers.Veille(t), "demo", "--scenario", path, "--for", "1s", "--from", "2026-06-01 10:00")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err == nil {

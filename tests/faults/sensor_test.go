@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/veille/veille/tests/internal/peers"
 )
 
 // TestSensorFaults makes the INA260 on the disk's rail (0x41, channel
@@ -36,9 +38,9 @@ func TestSensorGarbage(t *testing.T) {
 func sensorFaults(t *testing.T, faults []string) {
 	const speed = 500.0
 	b := startBroker(t, false)
-	sub := subscribe(t, b.URL(), "faults-sensor", true, "veille/demo/tele", "veille/demo/state", "veille/demo/meta")
-	from := time.Date(2026, 6, 1, 10, 0, 0, 0, paris)
-	conf := cfg{Enabled: false, Batch: 6, StateInterval: "5s"}.write(t)
+	sub := peers.Subscribe(t, b.URL(), &peers.SubscribeOpts{ID: "faults-sensor"}, "veille/demo/tele", "veille/demo/state", "veille/demo/meta")
+	from := time.Date(2026, 6, 1, 10, 0, 0, 0, peers.Paris)
+	conf := peers.Config{Enabled: false, Batch: 6, StateInterval: "5s"}.Write(t)
 	type span struct {
 		fault    string
 		from, to time.Time
@@ -64,9 +66,9 @@ func sensorFaults(t *testing.T, faults []string) {
 		spans[i].from, spans[i].to = d.applied(2*i+1), d.applied(2*i+2)
 	}
 
-	ids := channelIDs(t, sub.col)
+	ids := channelIDs(t, sub)
 	pi, media := ids["pi"], ids["media"]
-	fs := frames(t, sub.col, "veille/demo/tele")
+	fs := sub.Frames(t, "veille/demo/tele")
 	if len(fs) < 20 {
 		t.Fatalf("only %d frames", len(fs))
 	}
@@ -81,42 +83,42 @@ func sensorFaults(t *testing.T, faults []string) {
 	piNull, piOK, flagged := 0, 0, 0
 	piUp := false // a chip is read only once its first averaging window is complete
 	for _, f := range fs {
-		pc, mc := f.channel(pi), f.channel(media)
+		pc, mc := f.Channel(pi), f.Channel(media)
 		if pc == nil || mc == nil {
-			t.Fatalf("frame %d lacks a channel", f.seq)
+			t.Fatalf("frame %d lacks a channel", f.Seq)
 		}
-		for k := 0; k < f.n; k++ {
-			at := f.sampleTime(k)
-			piUp = piUp || pc.mw[k] != nil
+		for k := 0; k < f.N; k++ {
+			at := f.SampleTime(k)
+			piUp = piUp || pc.MW[k] != nil
 			if !piUp {
 				continue
 			}
-			if pc.mw[k] == nil {
+			if pc.MW[k] == nil {
 				piNull++
-				errs = append(errs, fmt.Errorf("pi channel unavailable at %s: the other channels must go on", at.In(paris).Format("15:04:05")))
+				errs = append(errs, fmt.Errorf("pi channel unavailable at %s: the other channels must go on", at.In(peers.Paris).Format("15:04:05")))
 			} else {
 				piOK++
 			}
 			for i, s := range spans {
 				switch {
 				case at.After(s.from.Add(settle)) && at.Before(s.to):
-					if mc.mw[k] == nil {
+					if mc.MW[k] == nil {
 						nullDuring[i]++
 					} else {
 						okDuring[i]++
 						errs = append(errs, fmt.Errorf("%s fault: media reads %d mV %d mA %d mW at %s, want unavailable",
-							s.fault, *mc.mv[k], *mc.ma[k], *mc.mw[k], at.In(paris).Format("15:04:05")))
+							s.fault, *mc.MV[k], *mc.MA[k], *mc.MW[k], at.In(peers.Paris).Format("15:04:05")))
 					}
-				case !at.Before(s.to) && mc.mw[k] != nil && backAfter[i] == 0:
+				case !at.Before(s.to) && mc.MW[k] != nil && backAfter[i] == 0:
 					backAfter[i] = at.Sub(s.to)
 				}
 			}
 			// Whatever it read, a 2.5" disk on 5 V never draws 15 W.
-			if mc.mw[k] != nil && (*mc.mw[k] > 15000 || *mc.mw[k] < 0 || *mc.mv[k] > 6000) {
-				errs = append(errs, fmt.Errorf("media reads %d mV %d mW at %s: not a disk's draw", *mc.mv[k], *mc.mw[k], at.In(paris).Format("15:04:05")))
+			if mc.MW[k] != nil && (*mc.MW[k] > 15000 || *mc.MW[k] < 0 || *mc.MV[k] > 6000) {
+				errs = append(errs, fmt.Errorf("media reads %d mV %d mW at %s: not a disk's draw", *mc.MV[k], *mc.MW[k], at.In(peers.Paris).Format("15:04:05")))
 			}
 		}
-		if mc.flags&1 != 0 {
+		if mc.Flags&1 != 0 {
 			flagged++
 		}
 	}
@@ -132,7 +134,7 @@ func sensorFaults(t *testing.T, faults []string) {
 		errs = append(errs, fmt.Errorf("no frame flags the media channel unavailable"))
 	}
 	// Home Assistant: the channel goes null during each fault and comes back.
-	states := haStates(t, sub.col, "veille/demo/state")
+	states := haStates(t, sub, "veille/demo/state")
 	nullStates, backStates := 0, 0
 	piUp = false
 	for _, st := range states {
@@ -154,7 +156,7 @@ func sensorFaults(t *testing.T, faults []string) {
 	}
 	// Nothing a faulty chip returned was counted: veille's energy for the
 	// channel is not above the exact energy of its rail.
-	veille, exact := summaryEnergy(t, d.output(), "media")
+	veille, exact := summaryEnergy(t, d.Stdout(), "media")
 	if veille > exact*1.01 {
 		errs = append(errs, fmt.Errorf("media energy %.3f Wh, above the exact load's %.3f Wh: faulty readings were counted", veille, exact))
 	}
@@ -176,9 +178,9 @@ func sensorFaults(t *testing.T, faults []string) {
 }
 
 // channelIDs reads the retained meta: channel name → telemetry id.
-func channelIDs(t *testing.T, c *collector) map[string]uint64 {
+func channelIDs(t *testing.T, c *peers.Recorder) map[string]uint64 {
 	t.Helper()
-	ms := c.on("veille/demo/meta")
+	ms := c.On("veille/demo/meta", 0)
 	if len(ms) == 0 {
 		t.Fatalf("no meta message")
 	}
@@ -188,7 +190,7 @@ func channelIDs(t *testing.T, c *collector) map[string]uint64 {
 			Name string `json:"name"`
 		} `json:"channels"`
 	}
-	if err := json.Unmarshal(ms[len(ms)-1].payload, &meta); err != nil {
+	if err := json.Unmarshal(ms[len(ms)-1].Payload, &meta); err != nil {
 		t.Fatalf("meta: %v", err)
 	}
 	ids := map[string]uint64{}
@@ -196,7 +198,7 @@ func channelIDs(t *testing.T, c *collector) map[string]uint64 {
 		ids[ch.Name] = ch.ID
 	}
 	if len(ids) < 2 {
-		t.Fatalf("meta names %d channels: %s", len(ids), ms[len(ms)-1].payload)
+		t.Fatalf("meta names %d channels: %s", len(ids), ms[len(ms)-1].Payload)
 	}
 	return ids
 }

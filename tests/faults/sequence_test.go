@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/veille/veille/tests/internal/peers"
 )
 
 // The sequence tests make a power sequence fail half-way: a file held open
@@ -17,14 +19,14 @@ import (
 
 const seqSpeed = 300.0
 
-var seqFrom = time.Date(2026, 6, 1, 21, 20, 0, 0, paris)
+var seqFrom = time.Date(2026, 6, 1, 21, 20, 0, 0, peers.Paris)
 
 // seqDemo runs the demo from 21:20 with a disks window 21:30–wake.
-func seqDemo(t *testing.T, wake string, lines ...string) (*demo, *subscriber) {
+func seqDemo(t *testing.T, wake string, lines ...string) (*demo, *peers.Recorder) {
 	t.Helper()
 	b := startBroker(t, false)
-	sub := subscribe(t, b.URL(), "faults-seq", true, "veille/demo/state")
-	conf := cfg{Enabled: true, Windows: window("evening", "21:30", wake, "disks"), StateInterval: "5s"}.write(t)
+	sub := peers.Subscribe(t, b.URL(), &peers.SubscribeOpts{ID: "faults-seq"}, "veille/demo/state")
+	conf := peers.Config{Enabled: true, Windows: peers.Window("evening", "21:30", wake, "disks"), StateInterval: "5s"}.Write(t)
 	d := startDemo(t, "--config", conf, "--scenario", scenario(t, lines...), "--from", seqFrom.Format("2006-01-02 15:04"),
 		"--speed", fmt.Sprint(seqSpeed), "--broker", b.URL(), "--for", "0")
 	return d, sub
@@ -63,10 +65,10 @@ func servingNow(d *demo) error {
 
 // reasons are the distinct Home Assistant reasons, in order. Each must
 // fit Home Assistant's 255 characters for a state.
-func reasons(t *testing.T, sub *subscriber) []string {
+func reasons(t *testing.T, sub *peers.Recorder) []string {
 	t.Helper()
 	var out []string
-	for _, s := range haStates(t, sub.col, "veille/demo/state") {
+	for _, s := range haStates(t, sub, "veille/demo/state") {
 		if n := len([]rune(s.Reason)); n > 255 {
 			t.Errorf("Home Assistant reason of %d characters (its states hold 255): %q", n, s.Reason)
 		}
@@ -152,7 +154,7 @@ func TestBusyDisk(t *testing.T) {
 	}
 	report(t, "injected: a file held open by vlc on /srv/media from 21:20 to 21:55; window 21:30")
 	report(t, "counted: %d failed disks-asleep sequences (unmount refused), %d units started again by the rollback, serving after the failure: %v; disks asleep at %s; reasons %q",
-		fails, undone, serving == nil, asleepAt.In(paris).Format("15:04:05"), rs)
+		fails, undone, serving == nil, asleepAt.In(peers.Paris).Format("15:04:05"), rs)
 }
 
 // TestUnitRefusesToStop: jellyfin's stop job fails; nothing is unmounted,

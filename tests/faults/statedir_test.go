@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/veille/veille/tests/internal/peers"
 )
 
 // The state directory tests take the agent's persistence away while it
@@ -72,14 +74,14 @@ func fill(t *testing.T, dir string) (string, int64) {
 func persistRun(t *testing.T, state, what, cause string, block, unblock func()) {
 	const speed = 300.0
 	b := startBroker(t, false)
-	sub := subscribe(t, b.URL(), "faults-state", true, "veille/demo/tele", "veille/demo/state")
-	from := time.Date(2026, 6, 1, 10, 0, 0, 0, paris)
-	conf := cfg{Enabled: false, Checkpoint: "1m", StateInterval: "5s"}.write(t)
+	sub := peers.Subscribe(t, b.URL(), &peers.SubscribeOpts{ID: "faults-state"}, "veille/demo/tele", "veille/demo/state")
+	from := time.Date(2026, 6, 1, 10, 0, 0, 0, peers.Paris)
+	conf := peers.Config{Enabled: false, Checkpoint: "1m", StateInterval: "5s"}.Write(t)
 	runFor := 80 * time.Minute
 	d := startDemo(t, "--config", conf, "--state-dir", state, "--from", from.Format("2006-01-02 15:04"),
 		"--speed", fmt.Sprint(speed), "--broker", b.URL(), "--for", "0",
 		"--scenario", scenario(t, fmt.Sprintf(`{"at":"+%s","do":"stop"}`, runFor)))
-	if !within(20*time.Second, func() bool {
+	if !peers.Within(20*time.Second, func() bool {
 		_, err := os.Stat(filepath.Join(state, "energy.json"))
 		return err == nil
 	}) {
@@ -89,8 +91,8 @@ func persistRun(t *testing.T, state, what, cause string, block, unblock func()) 
 	blockedAt := time.Now()
 	block()
 	time.Sleep(6 * time.Second) // 30 simulated minutes
-	framesBlocked := sub.col.count("veille/demo/tele")
-	statesBlocked := haStates(t, sub.col, "veille/demo/state")
+	framesBlocked := len(sub.On("veille/demo/tele", 0))
+	statesBlocked := haStates(t, sub, "veille/demo/state")
 	unblock()
 	unblockedAt := time.Now()
 	d.wait(time.Duration(float64(runFor)/speed) + 60*time.Second)
@@ -114,13 +116,13 @@ func persistRun(t *testing.T, state, what, cause string, block, unblock func()) 
 		errs = append(errs, fmt.Errorf("%d warnings in about 30 simulated minutes: the same failure is logged at every sample", warnings))
 	}
 	// Measuring and reporting go on while blocked.
-	fs := frames(t, sub.col, "veille/demo/tele")
+	fs := sub.Frames(t, "veille/demo/tele")
 	during, samples := 0, 0
 	for _, f := range fs {
-		if f.at.After(blockedAt.Add(500*time.Millisecond)) && f.at.Before(unblockedAt) {
+		if f.At.After(blockedAt.Add(500*time.Millisecond)) && f.At.Before(unblockedAt) {
 			during++
-			for _, c := range f.chans {
-				for _, w := range c.mw {
+			for _, c := range f.Channels {
+				for _, w := range c.MW {
 					if w != nil {
 						samples++
 					}
@@ -133,20 +135,20 @@ func persistRun(t *testing.T, state, what, cause string, block, unblock func()) 
 	}
 	seen := map[uint64]bool{}
 	for _, f := range fs {
-		seen[f.seq] = true
+		seen[f.Seq] = true
 	}
-	if n := len(fs); n > 0 && len(seen) != int(fs[n-1].seq-fs[0].seq+1) {
-		errs = append(errs, fmt.Errorf("frames missing: %d distinct of seq %d..%d", len(seen), fs[0].seq, fs[n-1].seq))
+	if n := len(fs); n > 0 && len(seen) != int(fs[n-1].Seq-fs[0].Seq+1) {
+		errs = append(errs, fmt.Errorf("frames missing: %d distinct of seq %d..%d", len(seen), fs[0].Seq, fs[n-1].Seq))
 	}
 	// Never backwards; held while nothing can be saved.
 	maxWh := map[uint64]uint64{}
 	back := 0
 	for _, f := range fs {
-		for _, c := range f.chans {
-			if c.mwh < maxWh[c.id] {
+		for _, c := range f.Channels {
+			if c.MWh < maxWh[c.ID] {
 				back++
 			}
-			maxWh[c.id] = max(maxWh[c.id], c.mwh)
+			maxWh[c.ID] = max(maxWh[c.ID], c.MWh)
 		}
 	}
 	if back > 0 {
@@ -166,7 +168,7 @@ func persistRun(t *testing.T, state, what, cause string, block, unblock func()) 
 		}
 		errs = append(errs, fmt.Errorf("no Home Assistant state while %s says the energy counters are not saved (last reason %q)", what, last))
 	}
-	all := haStates(t, sub.col, "veille/demo/state")
+	all := haStates(t, sub, "veille/demo/state")
 	if len(all) > 0 && strings.Contains(all[len(all)-1].Reason, "not saved") {
 		errs = append(errs, fmt.Errorf("saving works again, but Home Assistant still reads %q", all[len(all)-1].Reason))
 	}
@@ -237,15 +239,15 @@ func TestStateDirReadOnlyAtStart(t *testing.T) {
 	}
 	const speed = 300.0
 	b := startBroker(t, false)
-	sub := subscribe(t, b.URL(), "faults-state-ro", true, "veille/demo/tele", "veille/demo/state")
-	conf := cfg{Enabled: false, Checkpoint: "1m", StateInterval: "5s"}.write(t)
+	sub := peers.Subscribe(t, b.URL(), &peers.SubscribeOpts{ID: "faults-state-ro"}, "veille/demo/tele", "veille/demo/state")
+	conf := peers.Config{Enabled: false, Checkpoint: "1m", StateInterval: "5s"}.Write(t)
 	tmp := t.TempDir()
 	d := startDemoEnv(t, []string{"TMPDIR=" + tmp}, "--config", conf, "--state-dir", state, "--from", "2026-06-01 10:00",
 		"--speed", fmt.Sprint(speed), "--broker", b.URL(), "--for", "0", "--scenario", scenario(t, `{"at":"+30m","do":"stop"}`))
 	d.wait(time.Duration(float64(30*time.Minute)/speed) + 60*time.Second)
 	time.Sleep(300 * time.Millisecond)
 	var errs []error
-	fs := frames(t, sub.col, "veille/demo/tele")
+	fs := sub.Frames(t, "veille/demo/tele")
 	if len(fs) < 10 {
 		errs = append(errs, fmt.Errorf("%d frames in 30 simulated minutes on a read-only state directory", len(fs)))
 	}
@@ -254,7 +256,7 @@ func TestStateDirReadOnlyAtStart(t *testing.T) {
 		errs = append(errs, fmt.Errorf("the log does not say where the spool went"))
 	}
 	said := 0
-	for _, s := range haStates(t, sub.col, "veille/demo/state") {
+	for _, s := range haStates(t, sub, "veille/demo/state") {
 		if strings.Contains(s.Reason, "energy counters not saved") {
 			said++
 		}

@@ -8,34 +8,34 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fxamacker/cbor/v2"
+	"github.com/veille/veille/tests/internal/peers"
 )
 
 // commandDemo runs the demo's configuration at the quiet time of day, with
 // the media disk's idle spin-down off: these tests put the disk to sleep
 // and wake it by command, and an idle spin-down of its own in between would
 // make the outcome depend on how fast the machine is.
-func commandDemo(t *testing.T) (*veille, *recorder, string) {
+func commandDemo(t *testing.T) (*peers.Process, *peers.Recorder, string) {
 	t.Helper()
-	broker := mosquitto(t)
-	rec := record(t, broker)
-	cfg := demoConfig(t, `idle_spindown = "45m"`, `idle_spindown = "0s"`)
-	v := quietDemo(t, broker, "--config", cfg)
-	rec.waitFor("veille/demo/state", 0, patience, "the first state", func(m message) bool {
-		s, err := parseState(m.payload)
+	broker := peers.Mosquitto(t, nil).URL()
+	rec := peers.Subscribe(t, broker, nil)
+	cfg := peers.DemoConfig(t, `idle_spindown = "45m"`, `idle_spindown = "0s"`)
+	v := peers.QuietDemo(t, broker, "--config", cfg)
+	rec.WaitFor("veille/demo/state", 0, peers.Patience, "the first state", func(m peers.Message) bool {
+		s, err := parseState(m.Payload)
 		return err == nil && s.Scheduler == "awake" && s.Disks["media"] == "active" && *s.ScheduleEnabled
 	})
 	return v, rec, broker
 }
 
 // stateAfter waits for a state published after mark that satisfies ok.
-func stateAfter(t *testing.T, rec *recorder, mark int, what string, ok func(state) bool) state {
+func stateAfter(t *testing.T, rec *peers.Recorder, mark int, what string, ok func(state) bool) state {
 	t.Helper()
-	m := rec.waitFor("veille/demo/state", mark, patience, what, func(m message) bool {
-		s, err := parseState(m.payload)
+	m := rec.WaitFor("veille/demo/state", mark, peers.Patience, what, func(m peers.Message) bool {
+		s, err := parseState(m.Payload)
 		return err == nil && ok(s)
 	})
-	s, _ := parseState(m.payload)
+	s, _ := parseState(m.Payload)
 	return s
 }
 
@@ -48,10 +48,10 @@ func logLines(text string, re *regexp.Regexp) int { return len(re.FindAllStringI
 func TestCommands(t *testing.T) {
 	t.Parallel()
 	v, rec, broker := commandDemo(t)
-	ha := connect(t, broker, "homeassistant")
+	ha := peers.Client(t, broker, "homeassistant")
 	send := func(name, payload string) int {
-		mark := rec.count()
-		publish(t, ha, "veille/demo/cmd/"+name, 1, false, []byte(payload))
+		mark := rec.Count()
+		peers.Publish(t, ha, "veille/demo/cmd/"+name, 1, false, []byte(payload))
 		return mark
 	}
 
@@ -75,27 +75,27 @@ func TestCommands(t *testing.T) {
 
 	// Refresh: discovery and state again.
 	mark = send("refresh", "PRESS")
-	d := rec.waitFor("homeassistant/device/demo/config", mark, patience, "discovery after refresh", nil)
-	rec.waitFor("veille/demo/state", d.n, patience, "state after refresh", nil)
+	d := rec.WaitFor("homeassistant/device/demo/config", mark, peers.Patience, "discovery after refresh", nil)
+	rec.WaitFor("veille/demo/state", d.N, peers.Patience, "state after refresh", nil)
 
 	// The disks: to sleep and back, through the real sequences.
 	mark = send("sleep_disks", "PRESS")
 	stateAfter(t, rec, mark, "sleep_disks", func(s state) bool { return s.Disks["media"] == "standby" && s.Scheduler == "disks_asleep" })
-	v.waitOutput("stdout", regexp.MustCompile(`homeassistant asked: sleep_disks`), patience)
-	v.waitOutput("stdout", regexp.MustCompile(`disks-asleep media unmount: ok`), patience)
-	v.waitOutput("stdout", regexp.MustCompile(`disks-asleep media spin-down: ok`), patience)
+	v.WaitStdout(regexp.MustCompile(`homeassistant asked: sleep_disks`), peers.Patience)
+	v.WaitStdout(regexp.MustCompile(`disks-asleep media unmount: ok`), peers.Patience)
+	v.WaitStdout(regexp.MustCompile(`disks-asleep media spin-down: ok`), peers.Patience)
 	teleDisks(t, rec, mark, 2) // standby, in the CBOR stream too
 	mark = send("wake_disks", "PRESS")
 	stateAfter(t, rec, mark, "wake_disks", func(s state) bool { return s.Disks["media"] == "active" && s.Scheduler == "awake" })
-	v.waitOutput("stdout", regexp.MustCompile(`disks-awake media mount: ok`), patience)
-	v.waitOutput("stdout", regexp.MustCompile(`disks-awake media start-unit: ok`), patience)
+	v.WaitStdout(regexp.MustCompile(`disks-awake media mount: ok`), peers.Patience)
+	v.WaitStdout(regexp.MustCompile(`disks-awake media start-unit: ok`), peers.Patience)
 	teleDisks(t, rec, mark, 1)
 
-	m := readMeta(t, retainedOn(t, broker, "veille/demo/meta"))
-	checkStates(t, rec.on("veille/demo/state", 0), m)
+	m := readMeta(t, peers.Retained(t, broker, "veille/demo/meta"))
+	checkStates(t, rec.On("veille/demo/state", 0), m)
 	for _, want := range []string{"schedule OFF", "schedule ON", "stay_awake 1h30m0s", "stay_awake 0s", "refresh", "sleep_disks", "wake_disks"} {
-		if !strings.Contains(v.stderr.String(), fmt.Sprintf("msg=\"MQTT command\" command=%s", strconv.Quote(want))) &&
-			!strings.Contains(v.stderr.String(), "msg=\"MQTT command\" command="+want+"\n") {
+		if !strings.Contains(v.Stderr(), fmt.Sprintf("msg=\"MQTT command\" command=%s", strconv.Quote(want))) &&
+			!strings.Contains(v.Stderr(), "msg=\"MQTT command\" command="+want+"\n") {
 			t.Errorf("no log line for the command %q", want)
 		}
 	}
@@ -103,18 +103,16 @@ func TestCommands(t *testing.T) {
 
 // teleDisks waits for a telemetry frame published after mark whose status
 // gives the first disk the state want (1 active, 2 standby, 3 off), decoded
-// from the CBOR with a generic decoder (docs/telemetry.cddl).
-func teleDisks(t *testing.T, rec *recorder, mark int, want uint64) {
+// from the CBOR with the independent decoder (docs/telemetry.cddl).
+func teleDisks(t *testing.T, rec *peers.Recorder, mark int, want uint64) {
 	t.Helper()
-	rec.waitFor("veille/demo/tele", mark, patience, fmt.Sprintf("a frame with disk state %d", want), func(m message) bool {
-		var f map[uint64]any
-		if err := cbor.Unmarshal(m.payload, &f); err != nil {
+	rec.WaitFor("veille/demo/tele", mark, peers.Patience, fmt.Sprintf("a frame with disk state %d", want), func(m peers.Message) bool {
+		f, err := peers.DecodeFrame(m.Payload)
+		if err != nil {
 			t.Errorf("frame does not decode: %v", err)
 			return false
 		}
-		st, _ := f[8].(map[any]any)
-		disks, _ := st[uint64(3)].([]any)
-		return len(disks) > 0 && disks[0] == want
+		return len(f.Disks) > 0 && f.Disks[0] == want
 	})
 }
 
@@ -125,9 +123,9 @@ func teleDisks(t *testing.T, rec *recorder, mark int, want uint64) {
 func TestBadCommands(t *testing.T) {
 	t.Parallel()
 	v, rec, broker := commandDemo(t)
-	ha := connect(t, broker, "homeassistant")
-	before := v.stdout.String()
-	mark := rec.count()
+	ha := peers.Client(t, broker, "homeassistant")
+	before := v.Stdout()
+	mark := rec.Count()
 	bad := []struct {
 		topic   string
 		payload []byte
@@ -156,14 +154,14 @@ func TestBadCommands(t *testing.T) {
 		{"veille/demo/cmd/", []byte("PRESS"), `unknown command \"\"`},
 	}
 	for _, b := range bad {
-		publish(t, ha, b.topic, 1, false, b.payload)
+		peers.Publish(t, ha, b.topic, 1, false, b.payload)
 	}
 	// Commands are handled in order: once this harmless one is logged, every
 	// one before it has been seen.
-	publish(t, ha, "veille/demo/cmd/stay_awake", 1, false, []byte("0"))
-	v.waitOutput("stderr", regexp.MustCompile(`msg="MQTT command" command="stay_awake 0s"`), patience)
+	peers.Publish(t, ha, "veille/demo/cmd/stay_awake", 1, false, []byte("0"))
+	v.WaitStderr(regexp.MustCompile(`msg="MQTT command" command="stay_awake 0s"`), peers.Patience)
 
-	logs := v.stderr.String()
+	logs := v.Stderr()
 	for _, b := range bad {
 		line := regexp.MustCompile(`(?m)^.*msg="refused MQTT command" topic=` + regexp.QuoteMeta(b.topic) + ` bytes=` + strconv.Itoa(len(b.payload)) + ` reason=.*$`)
 		found := line.FindAllString(logs, -1)
@@ -178,34 +176,34 @@ func TestBadCommands(t *testing.T) {
 			ok = ok || strings.Contains(l, b.reason)
 		}
 		if !ok {
-			t.Errorf("%s %q: no refusal naming the topic and %q; refusals for it: %q", b.topic, abbrev(b.payload), b.reason, found)
+			t.Errorf("%s %q: no refusal naming the topic and %q; refusals for it: %q", b.topic, peers.Abbrev(b.payload), b.reason, found)
 		}
 	}
 	if n := logLines(logs, regexp.MustCompile(`msg="MQTT command" `)); n != 1 {
 		t.Errorf("%d commands were accepted, want only the final stay_awake 0", n)
 	}
-	after := strings.TrimPrefix(v.stdout.String(), before)
+	after := strings.TrimPrefix(v.Stdout(), before)
 	for _, l := range strings.Split(after, "\n") {
 		if strings.Contains(l, "asked:") && !strings.Contains(l, "asked: stay_awake") || strings.Contains(l, " · ") {
 			t.Errorf("a bad command did something: %s", l)
 		}
 	}
 	// Nothing changed: the state after them is the state before.
-	rec.waitFor("veille/demo/state", mark, patience, "a state after the bad commands", nil)
-	last, _ := rec.last("veille/demo/state", mark)
-	s, _ := parseState(last.payload)
+	rec.WaitFor("veille/demo/state", mark, peers.Patience, "a state after the bad commands", nil)
+	last, _ := rec.Last("veille/demo/state", mark)
+	s, _ := parseState(last.Payload)
 	if s.Scheduler != "awake" || s.Disks["media"] != "active" || !*s.ScheduleEnabled || *s.StayAwakeH != 0 {
-		t.Errorf("state after bad commands: %s", abbrev(last.payload))
+		t.Errorf("state after bad commands: %s", peers.Abbrev(last.Payload))
 	}
-	if n := len(rec.matching(regexp.MustCompile(`^veille/demo/status$`), mark)); n != 0 {
+	if n := len(rec.Matching(regexp.MustCompile(`^veille/demo/status$`), mark)); n != 0 {
 		t.Errorf("availability changed %d times", n)
 	}
 }
 
 // statusAfter waits for the availability payload want after mark.
-func statusAfter(t *testing.T, rec *recorder, mark int, want string) message {
+func statusAfter(t *testing.T, rec *peers.Recorder, mark int, want string) peers.Message {
 	t.Helper()
-	return rec.waitFor("veille/demo/status", mark, patience, "availability "+want, func(m message) bool { return string(m.payload) == want })
+	return rec.WaitFor("veille/demo/status", mark, peers.Patience, "availability "+want, func(m peers.Message) bool { return string(m.Payload) == want })
 }
 
 // TestPowerCommands sends the commands that take the Pi down: reboot (it
@@ -215,48 +213,48 @@ func statusAfter(t *testing.T, rec *recorder, mark int, want string) message {
 func TestPowerCommands(t *testing.T) {
 	t.Parallel()
 	v, rec, broker := commandDemo(t)
-	ha := connect(t, broker, "homeassistant")
-	m := readMeta(t, retainedOn(t, broker, "veille/demo/meta"))
+	ha := peers.Client(t, broker, "homeassistant")
+	m := readMeta(t, peers.Retained(t, broker, "veille/demo/meta"))
 
-	mark := rec.count()
-	publish(t, ha, "veille/demo/cmd/reboot", 1, false, []byte("PRESS"))
-	v.waitOutput("stdout", regexp.MustCompile(`reboot system reboot: ok`), patience)
+	mark := rec.Count()
+	peers.Publish(t, ha, "veille/demo/cmd/reboot", 1, false, []byte("PRESS"))
+	v.WaitStdout(regexp.MustCompile(`reboot system reboot: ok`), peers.Patience)
 	off := statusAfter(t, rec, mark, "offline")
-	on := statusAfter(t, rec, off.n, "online") // veille starts again with the Pi
-	rec.waitFor("veille/demo/state", on.n, patience, "a state after the reboot", nil)
+	on := statusAfter(t, rec, off.N, "online") // veille starts again with the Pi
+	rec.WaitFor("veille/demo/state", on.N, peers.Patience, "a state after the reboot", nil)
 
-	mark = rec.count()
-	publish(t, ha, "veille/demo/cmd/sleep_now", 1, false, []byte("PRESS"))
-	v.waitOutput("stdout", regexp.MustCompile(`homeassistant asked: sleep_now`), patience)
-	v.waitOutput("stdout", regexp.MustCompile(`the Pi is off .*RTC alarm at 06:30`), patience)
+	mark = rec.Count()
+	peers.Publish(t, ha, "veille/demo/cmd/sleep_now", 1, false, []byte("PRESS"))
+	v.WaitStdout(regexp.MustCompile(`homeassistant asked: sleep_now`), peers.Patience)
+	v.WaitStdout(regexp.MustCompile(`the Pi is off .*RTC alarm at 06:30`), peers.Patience)
 	off = statusAfter(t, rec, mark, "offline")
 	// The schedule said when it comes back, before it went: the last one
 	// published before "offline" has the wake time.
 	var sched []byte
-	for _, s := range rec.on("veille/demo/schedule", mark) {
-		if s.n < off.n {
-			sched = s.payload
+	for _, s := range rec.On("veille/demo/schedule", mark) {
+		if s.N < off.N {
+			sched = s.Payload
 		}
 	}
 	if sched == nil {
 		t.Errorf("no schedule published before going offline")
 	} else {
-		checkSchedule(t, sched, time.Time{}, quietStart.Add(18*time.Hour+30*time.Minute))
+		checkSchedule(t, sched, time.Time{}, peers.QuietStart.Add(18*time.Hour+30*time.Minute))
 	}
-	v.waitOutput("stdout", regexp.MustCompile(`RTC alarm: the Pi booted`), patience)
+	v.WaitStdout(regexp.MustCompile(`RTC alarm: the Pi booted`), peers.Patience)
 	// The restarted agent says it is back.
-	on = statusAfter(t, rec, off.n, "online")
-	s := stateAfter(t, rec, on.n, "a state after the wake", func(state) bool { return true })
+	on = statusAfter(t, rec, off.N, "online")
+	s := stateAfter(t, rec, on.N, "a state after the wake", func(state) bool { return true })
 	if s.Disks["media"] != "active" {
 		t.Errorf("after the wake the disk is %q", s.Disks["media"])
 	}
 
-	mark = rec.count()
-	publish(t, ha, "veille/demo/cmd/shutdown", 1, false, []byte("PRESS"))
-	v.waitOutput("stdout", regexp.MustCompile(`the Pi halted with no wake alarm`), patience)
+	mark = rec.Count()
+	peers.Publish(t, ha, "veille/demo/cmd/shutdown", 1, false, []byte("PRESS"))
+	v.WaitStdout(regexp.MustCompile(`the Pi halted with no wake alarm`), peers.Patience)
 	statusAfter(t, rec, mark, "offline")
-	if st := retainedOn(t, broker, "veille/demo/status"); string(st) != "offline" {
+	if st := peers.Retained(t, broker, "veille/demo/status"); string(st) != "offline" {
 		t.Errorf("after the shutdown the retained availability is %q", st)
 	}
-	checkStates(t, rec.on("veille/demo/state", 0), m)
+	checkStates(t, rec.On("veille/demo/state", 0), m)
 }

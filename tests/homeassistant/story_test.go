@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/veille/veille/tests/internal/peers"
 )
 
 // TestNightStory plays the demo's own story (`make run`) and reads it as Home
@@ -15,11 +17,11 @@ import (
 // also across the halt.
 func TestNightStory(t *testing.T) {
 	t.Parallel()
-	broker := mosquitto(t)
-	rec := record(t, broker)
-	v := startVeille(t, "demo", "--broker", broker, "--speed", "300", "--for", "0", "-v")
-	rec.waitFor("homeassistant/device/demo/config", 0, patience, "discovery", nil)
-	disc := retainedOn(t, broker, "homeassistant/device/demo/config")
+	broker := peers.Mosquitto(t, nil).URL()
+	rec := peers.Subscribe(t, broker, nil)
+	v := peers.Start(t, "demo", "--broker", broker, "--speed", "300", "--for", "0", "-v")
+	rec.WaitFor("homeassistant/device/demo/config", 0, peers.Patience, "discovery", nil)
+	disc := peers.Retained(t, broker, "homeassistant/device/demo/config")
 	var d struct {
 		Components map[string]map[string]any `json:"components"`
 	}
@@ -34,23 +36,23 @@ func TestNightStory(t *testing.T) {
 	}
 
 	// 22:15: someone presses the button (short: stay awake).
-	v.waitOutput("stdout", regexp.MustCompile(`button short press`), patience)
-	ev := rec.waitFor("veille/demo/event", 0, patience, "the button event", nil)
+	v.WaitStdout(regexp.MustCompile(`button short press`), peers.Patience)
+	ev := rec.WaitFor("veille/demo/event", 0, peers.Patience, "the button event", nil)
 	var e map[string]any
-	if err := json.Unmarshal(ev.payload, &e); err != nil || !slices.Contains(types, e["event_type"]) {
-		t.Errorf("event %s (%v): event_type must be one of the entity's event_types %v", ev.payload, err, types)
+	if err := json.Unmarshal(ev.Payload, &e); err != nil || !slices.Contains(types, e["event_type"]) {
+		t.Errorf("event %s (%v): event_type must be one of the entity's event_types %v", ev.Payload, err, types)
 	}
-	if ev.retained {
+	if ev.Retained {
 		t.Errorf("the button event is retained: Home Assistant would replay it")
 	}
 
 	// The night: a scheduled halt, announced, then the RTC wake.
-	v.waitOutput("stdout", regexp.MustCompile(`the Pi is off .*RTC alarm at 06:30`), patience)
-	off := rec.waitFor("veille/demo/status", 0, patience, "offline before the halt", func(m message) bool { return string(m.payload) == "offline" })
+	v.WaitStdout(regexp.MustCompile(`the Pi is off .*RTC alarm at 06:30`), peers.Patience)
+	off := rec.WaitFor("veille/demo/status", 0, peers.Patience, "offline before the halt", func(m peers.Message) bool { return string(m.Payload) == "offline" })
 	var sched []byte
-	for _, s := range rec.on("veille/demo/schedule", 0) {
-		if s.n < off.n {
-			sched = s.payload
+	for _, s := range rec.On("veille/demo/schedule", 0) {
+		if s.N < off.N {
+			sched = s.Payload
 		}
 	}
 	var sj struct {
@@ -61,9 +63,9 @@ func TestNightStory(t *testing.T) {
 	} else if w, err := time.Parse(time.RFC3339, *sj.NextWake); err != nil || w.Format("15:04") != "06:30" {
 		t.Errorf("the schedule before the halt says it wakes at %s", *sj.NextWake)
 	}
-	v.waitOutput("stdout", regexp.MustCompile(`RTC alarm: the Pi booted`), patience)
-	on := rec.waitFor("veille/demo/status", off.n, patience, "online after the wake", func(m message) bool { return string(m.payload) == "online" })
-	rec.waitFor("veille/demo/state", on.n, patience, "a state after the wake", nil)
-	v.stop()
-	checkStates(t, rec.on("veille/demo/state", 0), readMeta(t, retainedOn(t, broker, "veille/demo/meta")))
+	v.WaitStdout(regexp.MustCompile(`RTC alarm: the Pi booted`), peers.Patience)
+	on := rec.WaitFor("veille/demo/status", off.N, peers.Patience, "online after the wake", func(m peers.Message) bool { return string(m.Payload) == "online" })
+	rec.WaitFor("veille/demo/state", on.N, peers.Patience, "a state after the wake", nil)
+	v.Stop()
+	checkStates(t, rec.On("veille/demo/state", 0), readMeta(t, peers.Retained(t, broker, "veille/demo/meta")))
 }

@@ -14,75 +14,32 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"github.com/fxamacker/cbor/v2"
+
+	"github.com/veille/veille/tests/internal/peers"
 )
-
-// frameTimes is what the cadence check needs of a telemetry frame, decoded
-// generically from the CBOR (docs/telemetry.cddl), not with veille's codec.
-type frameTimes struct {
-	run, seq  uint64
-	t0, dt, n int64
-	maxOff    int64 // largest deviation of a sample from its nominal time, ms
-}
-
-func decodeTimes(b []byte) (frameTimes, error) {
-	var m map[uint64]any
-	if err := cbor.Unmarshal(b, &m); err != nil {
-		return frameTimes{}, err
-	}
-	f := frameTimes{run: u(m[1]), seq: u(m[2]), t0: i(m[3]), dt: i(m[4]), n: i(m[5])}
-	if f.dt <= 0 || f.n <= 0 {
-		return f, fmt.Errorf("frame %d: dt %d, n %d", f.seq, f.dt, f.n)
-	}
-	offs, _ := m[6].([]any)
-	for _, o := range offs {
-		f.maxOff = max(f.maxOff, i(o), -i(o))
-	}
-	return f, nil
-}
-
-func u(v any) uint64 {
-	switch x := v.(type) {
-	case uint64:
-		return x
-	case int64:
-		return uint64(x)
-	}
-	return 0
-}
-
-func i(v any) int64 {
-	switch x := v.(type) {
-	case uint64:
-		return int64(x)
-	case int64:
-		return x
-	}
-	return 0
-}
 
 // cadence is the samples per simulated hour in frames, from the end of the
 // first frame to the end of the last (the first frame's own samples count
 // as taken before the span starts).
-func cadence(t *testing.T, msgs []message) (perHour float64, frames int, maxOff int64) {
+func cadence(t *testing.T, msgs []peers.Message) (perHour float64, frames int, maxOff int64) {
 	t.Helper()
-	var fs []frameTimes
+	var fs []*peers.Frame
 	for _, m := range msgs {
-		f, err := decodeTimes(m.payload)
+		f, err := peers.DecodeFrame(m.Payload)
 		if err != nil {
 			t.Errorf("telemetry frame does not decode: %v", err)
 			continue
 		}
 		fs = append(fs, f)
-		maxOff = max(maxOff, f.maxOff)
+		maxOff = max(maxOff, f.MaxOffset())
 	}
 	if len(fs) < 3 {
 		t.Fatalf("only %d frames to measure a cadence", len(fs))
 	}
-	end := func(f frameTimes) int64 { return f.t0 + (f.n-1)*f.dt }
+	end := func(f *peers.Frame) int64 { return f.T0 + int64(f.N-1)*f.Dt }
 	var samples int64
 	for _, f := range fs[1:] {
-		samples += f.n
+		samples += int64(f.N)
 	}
 	span := end(fs[len(fs)-1]) - end(fs[0])
 	return float64(samples) / float64(span) * 3.6e6, len(fs), maxOff
@@ -144,7 +101,7 @@ func flood(t *testing.T, broker string, rate int, stop <-chan struct{}) *atomic.
 	var wg sync.WaitGroup
 	const clients = 4
 	for c := 0; c < clients; c++ {
-		cl := connect(t, broker, fmt.Sprintf("flood-%d", c))
+		cl := peers.Client(t, broker, fmt.Sprintf("flood-%d", c))
 		wg.Add(1)
 		go func(c int, cl paho.Client) {
 			defer wg.Done()
@@ -185,34 +142,34 @@ func flood(t *testing.T, broker string, rate int, stop <-chan struct{}) *atomic.
 // flood), that memory stays bounded, and that a real command still works
 // afterwards.
 func TestCommandFlood(t *testing.T) {
-	broker := mosquitto(t, "")
-	rec := record(t, broker, "veille/demo/tele")
+	broker := peers.Mosquitto(t, nil).URL()
+	rec := peers.Subscribe(t, broker, nil, "veille/demo/tele")
 	// 120×: a sample every 83 ms of real time, a frame every half second.
-	v := startVeille(t, "demo", "--broker", broker, "--from", "2026-03-10 12:00", "--speed", "120", "--for", "0", "-v")
-	v.waitOutput("stderr", regexp.MustCompile(`connected to the MQTT broker`), patience)
-	rec.waitFor("veille/demo/tele", 0, patience, "a first frame", nil)
-	pid := v.cmd.Process.Pid
+	v := peers.Start(t, "demo", "--broker", broker, "--from", "2026-03-10 12:00", "--speed", "120", "--for", "0", "-v")
+	v.WaitStderr(regexp.MustCompile(`connected to the MQTT broker`), peers.Patience)
+	rec.WaitFor("veille/demo/tele", 0, peers.Patience, "a first frame", nil)
+	pid := v.Pid()
 
 	phase := 12 * time.Second
-	start := rec.count()
+	start := rec.Count()
 	time.Sleep(phase)
-	quiet := rec.count()
+	quiet := rec.Count()
 	rssBefore := rss(t, pid)
-	base, nBase, offBase := cadence(t, rec.matching(regexp.MustCompile(`^veille/demo/tele$`), start)[:quiet-start])
+	base, nBase, offBase := cadence(t, rec.Matching(regexp.MustCompile(`^veille/demo/tele$`), start)[:quiet-start])
 
 	stop := make(chan struct{})
 	sent := flood(t, broker, 4000, stop)
 	time.Sleep(phase)
 	close(stop)
-	flooded := rec.count()
-	during, nFlood, offFlood := cadence(t, rec.matching(regexp.MustCompile(`^veille/demo/tele$`), quiet)[:flooded-quiet])
+	flooded := rec.Count()
+	during, nFlood, offFlood := cadence(t, rec.Matching(regexp.MustCompile(`^veille/demo/tele$`), quiet)[:flooded-quiet])
 
 	// Still in command: a real command is taken once the flood has passed.
-	ha := connect(t, broker, "homeassistant")
-	publish(t, ha, "veille/demo/cmd/stay_awake", 1, false, []byte("0"))
-	v.waitOutput("stderr", regexp.MustCompile(`msg="MQTT command" command="stay_awake 0s"`), patience)
+	ha := peers.Client(t, broker, "homeassistant")
+	peers.Publish(t, ha, "veille/demo/cmd/stay_awake", 1, false, []byte("0"))
+	v.WaitStderr(regexp.MustCompile(`msg="MQTT command" command="stay_awake 0s"`), peers.Patience)
 	rssAfter := rss(t, pid)
-	logs := v.stderr.String()
+	logs := v.Stderr()
 	refused := strings.Count(logs, `msg="refused MQTT command"`)
 	dropped := strings.Count(logs, `handlers lag, message dropped`)
 	t.Logf("flood: %d messages in %v (%.0f/s); veille refused %d in its log, dropped %d unread (inbox full)",
@@ -241,16 +198,16 @@ func TestCommandFlood(t *testing.T) {
 		t.Errorf("veille panicked")
 	}
 	// Telemetry lost nothing: sequence numbers follow each other.
-	var last frameTimes
-	for k, m := range rec.on("veille/demo/tele", 0) {
-		f, err := decodeTimes(m.payload)
+	var last peers.Frame
+	for k, m := range rec.On("veille/demo/tele", 0) {
+		f, err := peers.DecodeFrame(m.Payload)
 		if err != nil {
 			continue
 		}
-		if k > 0 && f.run == last.run && f.seq != last.seq+1 {
-			t.Errorf("telemetry frame %d follows %d", f.seq, last.seq)
+		if k > 0 && f.Run == last.Run && f.Seq != last.Seq+1 {
+			t.Errorf("telemetry frame %d follows %d", f.Seq, last.Seq)
 		}
-		last = f
+		last = *f
 	}
 }
 
@@ -260,15 +217,15 @@ func TestCommandFlood(t *testing.T) {
 // veille answers at most once per 5 simulated seconds (the state's minimum
 // interval), however many arrive: no amplification.
 func TestAnnouncementFlood(t *testing.T) {
-	broker := mosquitto(t, "")
-	rec := record(t, broker, "homeassistant/device/demo/config", "veille/demo/tele")
-	v := startVeille(t, "demo", "--broker", broker, "--from", "2026-03-10 12:00", "--speed", "60", "--for", "0", "-v")
-	v.waitOutput("stderr", regexp.MustCompile(`connected to the MQTT broker`), patience)
-	rec.waitFor("homeassistant/device/demo/config", 0, patience, "discovery at connect", nil)
-	rec.waitFor("veille/demo/tele", 0, patience, "a first frame", nil)
+	broker := peers.Mosquitto(t, nil).URL()
+	rec := peers.Subscribe(t, broker, nil, "homeassistant/device/demo/config", "veille/demo/tele")
+	v := peers.Start(t, "demo", "--broker", broker, "--from", "2026-03-10 12:00", "--speed", "60", "--for", "0", "-v")
+	v.WaitStderr(regexp.MustCompile(`connected to the MQTT broker`), peers.Patience)
+	rec.WaitFor("homeassistant/device/demo/config", 0, peers.Patience, "discovery at connect", nil)
+	rec.WaitFor("veille/demo/tele", 0, peers.Patience, "a first frame", nil)
 
-	c := connect(t, broker, "flood")
-	mark := rec.count()
+	c := peers.Client(t, broker, "flood")
+	mark := rec.Count()
 	var sent int
 	deadline := time.Now().Add(8 * time.Second)
 	for time.Now().Before(deadline) {
@@ -280,31 +237,31 @@ func TestAnnouncementFlood(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	// Let the last ones be handled: a command after them is logged.
-	ha := connect(t, broker, "homeassistant")
-	publish(t, ha, "veille/demo/cmd/stay_awake", 1, false, []byte("0"))
-	v.waitOutput("stderr", regexp.MustCompile(`msg="MQTT command" command="stay_awake 0s"`), patience)
-	end := rec.count()
+	ha := peers.Client(t, broker, "homeassistant")
+	peers.Publish(t, ha, "veille/demo/cmd/stay_awake", 1, false, []byte("0"))
+	v.WaitStderr(regexp.MustCompile(`msg="MQTT command" command="stay_awake 0s"`), peers.Patience)
+	end := rec.Count()
 	// The flood's simulated span lies between the last frame before it and
 	// the first one after it.
-	var before []message
-	for _, m := range rec.on("veille/demo/tele", 0) {
-		if m.n < mark {
+	var before []peers.Message
+	for _, m := range rec.On("veille/demo/tele", 0) {
+		if m.N < mark {
 			before = append(before, m)
 		}
 	}
-	after := rec.waitFor("veille/demo/tele", end, patience, "a frame after the flood", nil)
+	after := rec.WaitFor("veille/demo/tele", end, peers.Patience, "a frame after the flood", nil)
 	if len(before) == 0 {
 		t.Fatal("no frame before the flood")
 	}
-	first, err1 := decodeTimes(before[len(before)-1].payload)
-	last, err2 := decodeTimes(after.payload)
+	first, err1 := peers.DecodeFrame(before[len(before)-1].Payload)
+	last, err2 := peers.DecodeFrame(after.Payload)
 	if err1 != nil || err2 != nil {
 		t.Fatalf("frames: %v, %v", err1, err2)
 	}
-	simulated := time.Duration(last.t0+last.n*last.dt-first.t0) * time.Millisecond
+	simulated := time.Duration(last.T0+int64(last.N)*last.Dt-first.T0) * time.Millisecond
 	announced := 0
-	for _, m := range rec.on("homeassistant/device/demo/config", mark) {
-		if m.n < end {
+	for _, m := range rec.On("homeassistant/device/demo/config", mark) {
+		if m.N < end {
 			announced++
 		}
 	}

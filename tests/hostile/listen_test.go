@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/veille/veille/tests/internal/peers"
 )
 
 // validFrame encodes a telemetry frame by hand from docs/telemetry.cddl
@@ -47,26 +49,26 @@ type listenLine struct {
 // `veille listen` prints one error line per message, naming the topic and
 // the size, and goes on decoding the next valid frame.
 func TestListenSurvivesGarbage(t *testing.T) {
-	broker := mosquitto(t, "")
-	l := startVeille(t, "listen", "--broker", broker, "--node", "demo")
-	pub := connect(t, broker, "garbage")
+	broker := peers.Mosquitto(t, nil).URL()
+	l := peers.Start(t, "listen", "--broker", broker, "--node", "demo")
+	pub := peers.Client(t, broker, "garbage")
 	const topic = "veille/demo/tele"
 
 	// Wait until it listens: a valid frame comes out decoded.
 	seen := func(seq uint64) bool {
-		for _, ln := range listenLines(t, l.stdout.String()) {
+		for _, ln := range listenLines(t, l.Stdout()) {
 			if ln.Seq != nil && *ln.Seq == seq {
 				return true
 			}
 		}
 		return false
 	}
-	waitUntil(t, patience, "veille listen decodes a first frame", func() bool {
-		publish(t, pub, topic, 1, false, validFrame(t, 1, nil))
+	peers.WaitUntil(t, peers.Patience, "veille listen decodes a first frame", func() bool {
+		peers.Publish(t, pub, topic, 1, false, validFrame(t, 1, nil))
 		time.Sleep(100 * time.Millisecond)
 		return seen(1)
 	})
-	before := len(listenLines(t, l.stdout.String()))
+	before := len(listenLines(t, l.Stdout()))
 
 	rnd := rand.New(rand.NewPCG(7, 7))
 	random := func(n int) []byte {
@@ -103,12 +105,12 @@ func TestListenSurvivesGarbage(t *testing.T) {
 		append(full, full...), // two frames in one message
 	}
 	for _, g := range garbage {
-		publish(t, pub, topic, 1, false, g)
+		peers.Publish(t, pub, topic, 1, false, g)
 	}
-	publish(t, pub, topic, 1, false, validFrame(t, 100, nil))
-	waitUntil(t, patience, "veille listen decodes the valid frame after the garbage", func() bool { return seen(100) })
+	peers.Publish(t, pub, topic, 1, false, validFrame(t, 100, nil))
+	peers.WaitUntil(t, peers.Patience, "veille listen decodes the valid frame after the garbage", func() bool { return seen(100) })
 
-	lines := listenLines(t, l.stdout.String())[before:]
+	lines := listenLines(t, l.Stdout())[before:]
 	var errs int
 	for _, ln := range lines {
 		if ln.Error == "" {
@@ -120,7 +122,7 @@ func TestListenSurvivesGarbage(t *testing.T) {
 		}
 	}
 	if errs != len(garbage) {
-		t.Errorf("%d error lines for %d garbage messages:\n%s", errs, len(garbage), strings.Join(lineTexts(l.stdout.String()), "\n"))
+		t.Errorf("%d error lines for %d garbage messages:\n%s", errs, len(garbage), strings.Join(lineTexts(l.Stdout()), "\n"))
 	}
 	for _, want := range []int{0, 5, 1024, 1 << 20, len(deep)} {
 		found := false
@@ -131,13 +133,13 @@ func TestListenSurvivesGarbage(t *testing.T) {
 			t.Errorf("no error line with size %d", want)
 		}
 	}
-	t.Logf("veille listen said:\n%s", strings.Join(lineTexts(l.stdout.String()), "\n"))
-	if s := l.stderr.String(); strings.Contains(s, "panic") || strings.Contains(s, "goroutine ") {
+	t.Logf("veille listen said:\n%s", strings.Join(lineTexts(l.Stdout()), "\n"))
+	if s := l.Stderr(); strings.Contains(s, "panic") || strings.Contains(s, "goroutine ") {
 		t.Errorf("veille listen crashed:\n%s", s)
 	}
 	select {
-	case <-l.done:
-		t.Fatalf("veille listen exited: %v", l.exitErr)
+	case <-l.Done():
+		t.Fatalf("veille listen exited: %v", l.Err())
 	default:
 	}
 }
@@ -162,7 +164,7 @@ func listenLines(t *testing.T, out string) []listenLine {
 	for sc.Scan() {
 		var ln listenLine
 		if err := json.Unmarshal(sc.Bytes(), &ln); err != nil {
-			t.Fatalf("veille listen printed a line that is not JSON: %q", abbrev(sc.Bytes()))
+			t.Fatalf("veille listen printed a line that is not JSON: %q", peers.Abbrev(sc.Bytes()))
 		}
 		ls = append(ls, ln)
 	}

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/veille/veille/tests/internal/peers"
 )
 
 // pki is a private certificate authority made for one test, with server
@@ -102,7 +104,7 @@ func (p *pki) client(t *testing.T, broker, id string) paho.Client {
 	opts := paho.NewClientOptions().AddBroker(broker).SetClientID(id).SetAutoReconnect(false).
 		SetTLSConfig(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
 	c := paho.NewClient(opts)
-	if tok := c.Connect(); !tok.WaitTimeout(patience) || tok.Error() != nil {
+	if tok := c.Connect(); !tok.WaitTimeout(peers.Patience) || tok.Error() != nil {
 		t.Fatalf("connect %s to %s: %v", id, broker, tok.Error())
 	}
 	t.Cleanup(func() { c.Disconnect(100) })
@@ -148,22 +150,22 @@ sensors = true
 // verification is on by default, and the host name is checked too.
 func TestTLSVerification(t *testing.T) {
 	p := newPKI(t)
-	broker := mosquitto(t, p.server(t, "server", "127.0.0.1", "localhost"))
-	wrongName := mosquitto(t, p.server(t, "other", "127.0.0.2", "broker.invalid"))
+	broker := peers.Mosquitto(t, &peers.MosquittoOpts{Listener: p.server(t, "server", "127.0.0.1", "localhost")}).URL()
+	wrongName := peers.Mosquitto(t, &peers.MosquittoOpts{Listener: p.server(t, "other", "127.0.0.2", "broker.invalid")}).URL()
 	if !strings.HasPrefix(broker, "ssl://") {
 		t.Fatalf("broker %s is not TLS", broker)
 	}
 
 	t.Run("no ca_file", func(t *testing.T) {
-		v := startVeille(t, "run", "--config", runConfig(t, "tls1", fmt.Sprintf("broker = %q", broker)))
-		v.waitOutput("stderr", regexp.MustCompile(`cannot connect to the MQTT broker.*(unknown authority|not trusted|certificate)`), patience)
-		if strings.Contains(v.stderr.String(), "connected to the MQTT broker") {
+		v := peers.Start(t, "run", "--config", runConfig(t, "tls1", fmt.Sprintf("broker = %q", broker)))
+		v.WaitStderr(regexp.MustCompile(`cannot connect to the MQTT broker.*(unknown authority|not trusted|certificate)`), peers.Patience)
+		if strings.Contains(v.Stderr(), "connected to the MQTT broker") {
 			t.Errorf("veille connected to a broker it cannot verify")
 		}
 	})
 	t.Run("ca_file", func(t *testing.T) {
-		v := startVeille(t, "run", "--config", runConfig(t, "tls2", fmt.Sprintf("broker = %q\nca_file = %q", broker, p.caFile)))
-		v.waitOutput("stderr", regexp.MustCompile(`connected to the MQTT broker`), patience)
+		v := peers.Start(t, "run", "--config", runConfig(t, "tls2", fmt.Sprintf("broker = %q\nca_file = %q", broker, p.caFile)))
+		v.WaitStderr(regexp.MustCompile(`connected to the MQTT broker`), peers.Patience)
 		c := p.client(t, broker, "tls-reader")
 		got := make(chan string, 1)
 		c.Subscribe("veille/tls2/status", 1, func(_ paho.Client, m paho.Message) {
@@ -177,37 +179,37 @@ func TestTLSVerification(t *testing.T) {
 			if s != "online" {
 				t.Errorf("status %q over TLS, want online", s)
 			}
-		case <-time.After(patience):
+		case <-time.After(peers.Patience):
 			t.Errorf("nothing from veille over TLS")
 		}
-		if strings.Contains(v.stderr.String(), "verification is OFF") {
+		if strings.Contains(v.Stderr(), "verification is OFF") {
 			t.Errorf("veille says verification is off while it is on")
 		}
 	})
 	t.Run("wrong host name", func(t *testing.T) {
-		v := startVeille(t, "run", "--config", runConfig(t, "tls3", fmt.Sprintf("broker = %q\nca_file = %q", wrongName, p.caFile)))
-		v.waitOutput("stderr", regexp.MustCompile(`cannot connect to the MQTT broker.*(broker\.invalid|not 127\.0\.0\.1|valid for)`), patience)
-		if strings.Contains(v.stderr.String(), "connected to the MQTT broker") {
+		v := peers.Start(t, "run", "--config", runConfig(t, "tls3", fmt.Sprintf("broker = %q\nca_file = %q", wrongName, p.caFile)))
+		v.WaitStderr(regexp.MustCompile(`cannot connect to the MQTT broker.*(broker\.invalid|not 127\.0\.0\.1|valid for)`), peers.Patience)
+		if strings.Contains(v.Stderr(), "connected to the MQTT broker") {
 			t.Errorf("veille connected to a broker whose certificate names another host")
 		}
 	})
 	t.Run("insecure_skip_verify", func(t *testing.T) {
-		v := startVeille(t, "run", "--config", runConfig(t, "tls4", fmt.Sprintf("broker = %q\ninsecure_skip_verify = true", broker)))
-		v.waitOutput("stderr", regexp.MustCompile(`connected to the MQTT broker`), patience)
-		v.waitOutput("stderr", regexp.MustCompile(`TLS certificate verification is OFF`), patience)
+		v := peers.Start(t, "run", "--config", runConfig(t, "tls4", fmt.Sprintf("broker = %q\ninsecure_skip_verify = true", broker)))
+		v.WaitStderr(regexp.MustCompile(`connected to the MQTT broker`), peers.Patience)
+		v.WaitStderr(regexp.MustCompile(`TLS certificate verification is OFF`), peers.Patience)
 	})
 	t.Run("listen", func(t *testing.T) {
-		out, err := exec.Command(veilleBin, "listen", "--broker", broker).CombinedOutput()
+		out, err := exec.Command(peers.Veille(t), "listen", "--broker", broker).CombinedOutput()
 		if err == nil || !regexp.MustCompile(`(unknown authority|certificate)`).Match(out) {
 			t.Errorf("veille listen without --ca-file: %v, %s; want a refusal naming the certificate", err, out)
 		}
-		l := startVeille(t, "listen", "--broker", broker, "--ca-file", p.caFile, "--node", "tls5")
+		l := peers.Start(t, "listen", "--broker", broker, "--ca-file", p.caFile, "--node", "tls5")
 		pub := p.client(t, broker, "tls-pub")
-		waitUntil(t, patience, "veille listen over TLS prints a frame", func() bool {
+		peers.WaitUntil(t, peers.Patience, "veille listen over TLS prints a frame", func() bool {
 			tok := pub.Publish("veille/tls5/tele", 1, false, validFrame(t, 1, nil))
 			tok.WaitTimeout(5 * time.Second)
 			time.Sleep(100 * time.Millisecond)
-			return strings.Contains(l.stdout.String(), `"seq":1`)
+			return strings.Contains(l.Stdout(), `"seq":1`)
 		})
 	})
 }
@@ -218,14 +220,14 @@ func TestTLSVerification(t *testing.T) {
 // broker URL carrying a password is refused, on the command line and in the
 // configuration (the URL is logged).
 func TestNoSecretsOnCommandLine(t *testing.T) {
-	out, _ := exec.Command(veilleBin, "-h").CombinedOutput()
+	out, _ := exec.Command(peers.Veille(t), "-h").CombinedOutput()
 	cmds := regexp.MustCompile(`(?m)^  veille (\w+)`).FindAllStringSubmatch(string(out), -1)
 	if len(cmds) < 5 {
 		t.Fatalf("veille -h lists %d commands:\n%s", len(cmds), out)
 	}
 	secret := regexp.MustCompile(`(?i)pass|secret|token|credential|key`)
 	for _, c := range cmds {
-		help, _ := exec.Command(veilleBin, c[1], "-h").CombinedOutput()
+		help, _ := exec.Command(peers.Veille(t), c[1], "-h").CombinedOutput()
 		flags := regexp.MustCompile(`(?m)^  -([\w-]+)`).FindAllStringSubmatch(string(help), -1)
 		for _, f := range flags {
 			if secret.MatchString(f[1]) && !strings.HasSuffix(f[1], "-file") {
@@ -240,7 +242,7 @@ func TestNoSecretsOnCommandLine(t *testing.T) {
 		{"listen", "--broker", url},
 		{"demo", "--broker", url, "--for", "2s"},
 	} {
-		cmd := exec.Command(veilleBin, args...)
+		cmd := exec.Command(peers.Veille(t), args...)
 		b, err := cmd.CombinedOutput()
 		if err == nil || !strings.Contains(string(b), "password") {
 			t.Errorf("veille %s with a password in --broker: %v, %q; want a refusal pointing to a password file", args[0], err, b)
@@ -250,7 +252,7 @@ func TestNoSecretsOnCommandLine(t *testing.T) {
 		}
 	}
 	cfg := runConfig(t, "pw", fmt.Sprintf("broker = %q", url))
-	b, err := exec.Command(veilleBin, "check", "--config", cfg).CombinedOutput()
+	b, err := exec.Command(peers.Veille(t), "check", "--config", cfg).CombinedOutput()
 	if err == nil || !strings.Contains(string(b), "mqtt.broker") {
 		t.Errorf("veille check with a password in mqtt.broker: %v, %q; want a refusal naming mqtt.broker", err, b)
 	}
@@ -275,7 +277,7 @@ func TestConfigPermissions(t *testing.T) {
 				t.Fatal(err)
 			}
 			var stderr strings.Builder
-			cmd := exec.Command(veilleBin, "check", "-q", "--config", cfg)
+			cmd := exec.Command(peers.Veille(t), "check", "-q", "--config", cfg)
 			cmd.Stderr = &stderr
 			if err := cmd.Run(); err != nil {
 				t.Fatalf("veille check: %v: %s", err, stderr.String())
@@ -294,8 +296,8 @@ func TestConfigPermissions(t *testing.T) {
 				t.Errorf("mode %04o: warning %q does not name the file and the fix (chmod)", tc.mode, got)
 			}
 			// The agent says it too, in its log.
-			v := startVeille(t, "run", "--config", cfg)
-			v.waitOutput("stderr", regexp.MustCompile(`level=WARN .*`+regexp.QuoteMeta(filepath.Base(cfg))+`.*chmod`), patience)
+			v := peers.Start(t, "run", "--config", cfg)
+			v.WaitStderr(regexp.MustCompile(`level=WARN .*`+regexp.QuoteMeta(filepath.Base(cfg))+`.*chmod`), peers.Patience)
 		})
 	}
 }
@@ -304,14 +306,14 @@ func TestConfigPermissions(t *testing.T) {
 // takes commands only on <prefix>/<node>/cmd/<name>: the same command on
 // the default prefix, on another node or on a sibling topic does nothing.
 func TestCommandsOnlyForTheNode(t *testing.T) {
-	broker := mosquitto(t, "")
-	rec := record(t, broker, "house/attic/state")
-	cfg := demoConfig(t, `node = "demo"`, `node = "attic"`, "[mqtt]\n", "[mqtt]\ntopic_prefix = \"house\"\n")
-	v := quietDemo(t, broker, "--config", cfg)
-	rec.waitFor("house/attic/state", 0, patience, "a state", func(m message) bool {
-		return strings.Contains(string(m.payload), `"schedule_enabled":true`)
+	broker := peers.Mosquitto(t, nil).URL()
+	rec := peers.Subscribe(t, broker, nil, "house/attic/state")
+	cfg := peers.DemoConfig(t, `node = "demo"`, `node = "attic"`, "[mqtt]\n", "[mqtt]\ntopic_prefix = \"house\"\n")
+	v := peers.QuietDemo(t, broker, "--config", cfg)
+	rec.WaitFor("house/attic/state", 0, peers.Patience, "a state", func(m peers.Message) bool {
+		return strings.Contains(string(m.Payload), `"schedule_enabled":true`)
 	})
-	ha := connect(t, broker, "homeassistant")
+	ha := peers.Client(t, broker, "homeassistant")
 	for _, topic := range []string{
 		"veille/attic/cmd/schedule", "veille/demo/cmd/schedule", "house/demo/cmd/schedule",
 		"house/attic/schedule", "house/attic/cmd/schedule/x", "house/+/cmd/schedule", "house/attic/state/cmd/schedule",
@@ -320,19 +322,19 @@ func TestCommandsOnlyForTheNode(t *testing.T) {
 		if strings.ContainsAny(topic, "+#") {
 			continue // a publish topic has no wildcards: the broker would refuse it
 		}
-		publish(t, ha, topic, 1, false, []byte("OFF"))
+		peers.Publish(t, ha, topic, 1, false, []byte("OFF"))
 	}
-	publish(t, ha, "house/attic/cmd/stay_awake", 1, false, []byte("0"))
-	v.waitOutput("stderr", regexp.MustCompile(`msg="MQTT command" command="stay_awake 0s"`), patience)
-	if n := strings.Count(v.stderr.String(), `msg="MQTT command"`); n != 1 {
+	peers.Publish(t, ha, "house/attic/cmd/stay_awake", 1, false, []byte("0"))
+	v.WaitStderr(regexp.MustCompile(`msg="MQTT command" command="stay_awake 0s"`), peers.Patience)
+	if n := strings.Count(v.Stderr(), `msg="MQTT command"`); n != 1 {
 		t.Errorf("%d commands taken, want only the one on house/attic/cmd/", n)
 	}
-	if strings.Contains(v.stderr.String(), `command="schedule OFF"`) {
+	if strings.Contains(v.Stderr(), `command="schedule OFF"`) {
 		t.Errorf("a schedule OFF outside the node's command topics was taken")
 	}
-	mark := rec.count()
-	publish(t, ha, "house/attic/cmd/schedule", 1, false, []byte("OFF"))
-	rec.waitFor("house/attic/state", mark, patience, "schedule OFF on the node's own topic", func(m message) bool {
-		return strings.Contains(string(m.payload), `"schedule_enabled":false`)
+	mark := rec.Count()
+	peers.Publish(t, ha, "house/attic/cmd/schedule", 1, false, []byte("OFF"))
+	rec.WaitFor("house/attic/state", mark, peers.Patience, "schedule OFF on the node's own topic", func(m peers.Message) bool {
+		return strings.Contains(string(m.Payload), `"schedule_enabled":false`)
 	})
 }

@@ -18,12 +18,9 @@ package soak
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,133 +29,17 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
-	"github.com/fxamacker/cbor/v2"
 	"golang.org/x/sys/unix"
-)
 
-var veilleBin string
+	"github.com/veille/veille/tests/internal/peers"
+)
 
 var demoFramesRE = regexp.MustCompile(`(\d+) telemetry frames decoded from the broker`)
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "veille-soak-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	veilleBin = filepath.Join(dir, "veille")
-	build := exec.Command("go", "build", "-o", veilleBin, "../../cmd/veille")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building veille: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-var paris = func() *time.Location {
-	l, err := time.LoadLocation("Europe/Paris")
-	if err != nil {
-		panic(err)
-	}
-	return l
-}()
-
-const config = `version = 1
-node = "soak"
-
-[sampling]
-interval = "10s"
-
-[[sensor]]
-name = "pi"
-chip = "ina226"
-address = 0x40
-shunt_resistance = "10mΩ"
-max_current = "5A"
-
-[[sensor]]
-name = "media"
-chip = "ina260"
-address = 0x41
-
-[energy]
-checkpoint_interval = "15m"
-grid_intensity = 56
-
-[schedule]
-enabled = true
-timezone = "Europe/Paris"
-min_awake = "30m"
-retry_every = "5m"
-give_up_after = "2h"
-
-[[schedule.window]]
-name = "evening"
-days = ["daily"]
-sleep = "21:30"
-wake = "23:00"
-depth = "disks"
-
-[[schedule.window]]
-name = "night"
-days = ["daily"]
-sleep = "23:00"
-wake = "06:30"
-depth = "system"
-
-[[schedule.window]]
-name = "office"
-days = ["weekdays"]
-sleep = "09:30"
-wake = "12:00"
-depth = "disks"
-
-[checks]
-ports = [22, 8096]
-containers = false
-sessions = false
-inhibitors = false
-processes = ["rsync"]
-smart_selftest = false
-
-[[disk]]
-name = "media"
-label = "media"
-mount = "/srv/media"
-fstype = "ext4"
-units = ["jellyfin.service"]
-idle_spindown = "45m"
-min_cycle = "30m"
-check = false
-channel = "media"
-
-[button]
-enabled = true
-line = 17
-short = "stay_awake"
-long = "none"
-double = "sleep_now"
-stay_awake_hours = 1
-
-[mqtt]
-broker = "embedded"
-listen = "127.0.0.1:0"
-
-[homeassistant]
-enabled = true
-state_interval = "60s"
-
-[telemetry]
-batch = 30
-`
+func TestMain(m *testing.M) { peers.Main(m) }
 
 // scenarioFor writes the people and faults of days days from start: every
 // day a glitch on a sensor and someone reading a film; SSH sessions that
@@ -237,26 +118,21 @@ func TestSoak(t *testing.T) {
 	state := filepath.Join(dir, "state")
 	os.MkdirAll(filepath.Join(state, "spool"), 0o755)
 	writes := watchWrites(t, state, filepath.Join(state, "spool"))
-	conf := filepath.Join(dir, "veille.toml")
-	os.WriteFile(conf, []byte(config), 0o644)
-	start := time.Date(2026, 6, 1, 7, 0, 0, 0, paris) // a Monday
+	conf := peers.Config{Node: "soak", Enabled: true, IdleSpindown: "45m", ButtonLong: "none", Batch: 30,
+		Windows: peers.Window("evening", "21:30", "23:00", "disks") + peers.Window("night", "23:00", "06:30", "system") +
+			peers.Window("office", "09:30", "12:00", "disks", "weekdays")}.Write(t)
+	start := time.Date(2026, 6, 1, 7, 0, 0, 0, peers.Paris) // a Monday
 	sc := filepath.Join(dir, "scenario.jsonl")
 	os.WriteFile(sc, []byte(scenarioFor(start, days)), 0o644)
 	statsPath := filepath.Join(dir, "stats.jsonl")
 
-	b := startBroker(t)
-	sub := newSubscriber(t, b.url())
-	cmd := exec.Command(veilleBin, "demo", "--config", conf, "--scenario", sc, "--state-dir", state,
-		"--from", start.Format("2006-01-02 15:04"), "--speed", fmt.Sprint(speed), "--broker", b.url(), "--for", "0",
+	// The broker saves its database at a clean stop: the persistent
+	// subscriber's queue survives the outages.
+	b := peers.Mosquitto(t, &peers.MosquittoOpts{Persist: true, MaxQueued: 1000000})
+	sub := peers.Subscribe(t, b.URL(), &peers.SubscribeOpts{ID: "soak-persistent", Persistent: true}, "veille/soak/tele")
+	v := peers.Start(t, "demo", "--config", conf, "--scenario", sc, "--state-dir", state,
+		"--from", start.Format("2006-01-02 15:04"), "--speed", fmt.Sprint(speed), "--broker", b.URL(), "--for", "0",
 		"--stats", statsPath, "--stats-every", "1h", "--heap-profile", filepath.Join(dir, "heap.pprof"))
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() { cmd.Process.Kill() })
 
 	// Broker outages: a few seconds down every half minute of real time
 	// (a few simulated hours at this speed).
@@ -266,31 +142,31 @@ func TestSoak(t *testing.T) {
 	deadline := time.After(timeout)
 	tick := time.NewTicker(30 * time.Second)
 	defer tick.Stop()
-	var runErr error
 wait:
 	for {
 		select {
-		case runErr = <-done:
+		case <-v.Done():
 			break wait
 		case <-deadline:
-			cmd.Process.Kill()
-			t.Fatalf("the soak did not end within %s:\n%s", timeout, tail(out.String(), 40))
+			v.Kill()
+			t.Fatalf("the soak did not end within %s:\n%s", timeout, tail(v.Output(), 40))
 		case <-tick.C:
 			t0 := time.Now()
-			b.stop()
+			b.Stop()
 			select {
-			case runErr = <-done:
-				b.start()
+			case <-v.Done():
+				b.Start()
 				break wait
 			case <-time.After(3 * time.Second):
 			}
-			b.start()
+			b.Start()
 			outages++
 			outage += time.Since(t0)
 		}
 	}
-	if runErr != nil {
-		t.Fatalf("veille demo: %v\n%s", runErr, tail(out.String(), 40))
+	out := v.Output()
+	if err := v.Err(); err != nil {
+		t.Fatalf("veille demo: %v\n%s", err, tail(out, 40))
 	}
 	time.Sleep(time.Second)
 	ss := readStats(t, statsPath)
@@ -299,8 +175,8 @@ wait:
 	}
 	res := analyse(t, ss, start, days)
 	res.outages, res.outage = outages, outage
-	res.frames, res.dupes, res.lost, res.runs = sub.check()
-	if m := demoFramesRE.FindStringSubmatch(out.String()); m != nil {
+	res.frames, res.dupes, res.lost, res.runs = delivery(sub)
+	if m := demoFramesRE.FindStringSubmatch(out); m != nil {
 		res.demoFrames, _ = strconv.Atoi(m[1])
 	}
 	res.writes = writes()
@@ -344,11 +220,11 @@ wait:
 			errs = append(errs, fmt.Sprintf("goroutines grew from %d on day 1 to %d on day %d", res.goFirst, res.goLast, days))
 		}
 	}
-	if !strings.Contains(out.String(), "veille started") {
+	if !strings.Contains(out, "veille started") {
 		errs = append(errs, "the demo printed no summary")
 	}
 	if len(errs) > 0 {
-		t.Errorf("soak: %s\n%s", strings.Join(errs, "; "), tail(out.String(), 20))
+		t.Errorf("soak: %s\n%s", strings.Join(errs, "; "), tail(out, 20))
 	}
 }
 
@@ -519,202 +395,54 @@ func (r *result) markdown() string {
 // watchWrites counts the writes in the state directory (files closed after
 // writing, renames into place) and appends to the spool's segments. The
 // returned function stops the count and gives it by kind.
-func watchWrites(t *testing.T, dirs ...string) func() map[string]int {
-	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
-	if err != nil {
-		t.Fatalf("inotify: %v", err)
-	}
-	wds := map[int32]string{}
-	for _, d := range dirs {
-		wd, err := unix.InotifyAddWatch(fd, d, unix.IN_MOVED_TO|unix.IN_CLOSE_WRITE|unix.IN_MODIFY)
-		if err != nil {
-			t.Fatalf("inotify %s: %v", d, err)
-		}
-		wds[int32(wd)] = filepath.Base(d)
-	}
+func watchWrites(t *testing.T, state, spool string) func() map[string]int {
 	var mu sync.Mutex
 	counts := map[string]int{}
-	stop := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		defer unix.Close(fd)
-		buf := make([]byte, 256*1024)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-			if n, _ := unix.Poll(pfd, 100); n <= 0 {
-				continue
-			}
-			n, err := unix.Read(fd, buf)
-			if err != nil {
-				continue
-			}
-			mu.Lock()
-			for off := 0; off+unix.SizeofInotifyEvent <= n; {
-				wd := int32(binary.NativeEndian.Uint32(buf[off:]))
-				mask := binary.NativeEndian.Uint32(buf[off+4:])
-				l := int(binary.NativeEndian.Uint32(buf[off+12:]))
-				name := strings.TrimRight(string(buf[off+unix.SizeofInotifyEvent:off+unix.SizeofInotifyEvent+l]), "\x00")
-				off += unix.SizeofInotifyEvent + l
-				switch {
-				case wds[wd] == "spool" && mask&unix.IN_MODIFY != 0:
-					counts["spool"]++
-				case mask&unix.IN_MOVED_TO == 0:
-				case name == "energy.json":
-					counts["energy"]++
-				case name == "control.json":
-					counts["control"]++
-				default:
-					counts["record"]++ // sleep and disk records, spool position
-				}
-			}
-			mu.Unlock()
+	stop := peers.Watch(t, unix.IN_MOVED_TO|unix.IN_CLOSE_WRITE|unix.IN_MODIFY, func(dir, name string, mask uint32) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case dir == spool && mask&unix.IN_MODIFY != 0:
+			counts["spool"]++
+		case mask&unix.IN_MOVED_TO == 0:
+		case name == "energy.json":
+			counts["energy"]++
+		case name == "control.json":
+			counts["control"]++
+		default:
+			counts["record"]++ // sleep and disk records, spool position
 		}
-	}()
-	once := sync.OnceValue(func() map[string]int {
-		close(stop)
-		<-stopped
+		return true
+	}, state, spool)
+	return func() map[string]int {
+		stop()
 		mu.Lock()
 		defer mu.Unlock()
 		return counts
-	})
-	t.Cleanup(func() { once() })
-	return once
-}
-
-// --- mosquitto ----------------------------------------------------------------
-
-// broker is a real mosquitto the test stops and restarts on the same port;
-// it saves its database at a clean stop, so a persistent session survives.
-type broker struct {
-	t      *testing.T
-	bin    string
-	conf   string
-	addr   string
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{}
-}
-
-func startBroker(t *testing.T) *broker {
-	bin, err := exec.LookPath("mosquitto")
-	if err != nil {
-		bin = "/usr/sbin/mosquitto"
-		if _, err := os.Stat(bin); err != nil {
-			t.Fatalf("mosquitto is not installed: `make test` installs it (apt-get install mosquitto)")
-		}
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	dir := t.TempDir()
-	b := &broker{t: t, bin: bin, conf: filepath.Join(dir, "mosquitto.conf"), addr: fmt.Sprintf("127.0.0.1:%d", port)}
-	os.WriteFile(b.conf, []byte(fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\nuser root\npersistence true\npersistence_location %s/\nmax_queued_messages 1000000\n", port, dir)), 0o644)
-	b.start()
-	t.Cleanup(func() { b.signal(syscall.SIGKILL) })
-	return b
-}
-
-func (b *broker) url() string { return "tcp://" + b.addr }
-
-func (b *broker) start() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	cmd := exec.Command(b.bin, "-c", b.conf)
-	if err := cmd.Start(); err != nil {
-		b.t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	b.cmd, b.exited = cmd, exited
-	for i := 0; i < 400; i++ {
-		if c, err := net.Dial("tcp", b.addr); err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	b.t.Fatalf("mosquitto did not start on %s", b.addr)
-}
-
-func (b *broker) stop() { b.signal(syscall.SIGTERM) }
-
-func (b *broker) signal(sig syscall.Signal) {
-	b.mu.Lock()
-	cmd, exited := b.cmd, b.exited
-	b.cmd = nil
-	b.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	cmd.Process.Signal(sig)
-	select {
-	case <-exited:
-	case <-time.After(10 * time.Second):
-		cmd.Process.Kill()
-		<-exited
 	}
 }
 
-// subscriber keeps a persistent session (clean=false, QoS 1) on the
-// telemetry, so frames published while it reconnects wait for it.
-type subscriber struct {
-	mu   sync.Mutex
-	msgs [][]byte
-	cl   paho.Client
-}
+// --- delivery ------------------------------------------------------------------
 
-func newSubscriber(t *testing.T, url string) *subscriber {
-	s := &subscriber{}
-	opts := paho.NewClientOptions().AddBroker(url).SetClientID("soak-persistent").SetCleanSession(false).
-		SetOrderMatters(true).SetAutoReconnect(true).SetConnectRetry(true).
-		SetConnectRetryInterval(200 * time.Millisecond).SetMaxReconnectInterval(500 * time.Millisecond).
-		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
-			s.mu.Lock()
-			s.msgs = append(s.msgs, append([]byte(nil), m.Payload()...))
-			s.mu.Unlock()
-		})
-	s.cl = paho.NewClient(opts)
-	if tok := s.cl.Connect(); !tok.WaitTimeout(15*time.Second) || tok.Error() != nil {
-		t.Fatalf("subscriber: %v", tok.Error())
-	}
-	if tok := s.cl.Subscribe("veille/soak/tele", 1, nil); !tok.WaitTimeout(15*time.Second) || tok.Error() != nil {
-		t.Fatalf("subscribe: %v", tok.Error())
-	}
-	t.Cleanup(func() { s.cl.Disconnect(100) })
-	return s
-}
-
-// check decodes the frames (their run and seq only, independently of
-// veille's codec) and counts duplicates and gaps per run.
-func (s *subscriber) check() (frames, dupes, lost, runs int) {
-	s.mu.Lock()
-	msgs := append([][]byte(nil), s.msgs...)
-	s.mu.Unlock()
+// delivery decodes the frames the persistent subscriber received (their run
+// and seq, independently of veille's codec) and counts duplicates and gaps
+// per run; a frame that does not decode counts as lost.
+func delivery(sub *peers.Recorder) (frames, dupes, lost, runs int) {
 	seen := map[uint64]map[uint64]bool{}
-	for _, b := range msgs {
-		var m map[uint64]any
-		if cbor.Unmarshal(b, &m) != nil {
-			lost++ // undecodable counts as lost
+	for _, m := range sub.On("veille/soak/tele", 0) {
+		f, err := peers.DecodeFrame(m.Payload)
+		if err != nil {
+			lost++
 			continue
 		}
-		run, seq := num(m[1]), num(m[2])
-		if seen[run] == nil {
-			seen[run] = map[uint64]bool{}
+		if seen[f.Run] == nil {
+			seen[f.Run] = map[uint64]bool{}
 		}
-		if seen[run][seq] {
+		if seen[f.Run][f.Seq] {
 			dupes++
 			continue
 		}
-		seen[run][seq] = true
+		seen[f.Run][f.Seq] = true
 		frames++
 	}
 	for _, seqs := range seen {
@@ -725,16 +453,6 @@ func (s *subscriber) check() (frames, dupes, lost, runs int) {
 		lost += int(hi-lo+1) - len(seqs)
 	}
 	return frames, dupes, lost, len(seen)
-}
-
-func num(v any) uint64 {
-	switch x := v.(type) {
-	case uint64:
-		return x
-	case int64:
-		return uint64(x)
-	}
-	return 0
 }
 
 func tail(s string, n int) string {

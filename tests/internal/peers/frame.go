@@ -18,10 +18,10 @@ type Frame struct {
 	N         int     // samples per channel
 	Off       []int64 // per-sample deviation from T0 + i·Dt, ms; nil: all zero
 	Channels  []Channel
-	SocTemp   *int64   // deci-°C; nil: not reported
-	Throttled uint64   // firmware bits
-	Sched     uint64   // scheduler state: 0 unknown, 1 disabled, 2 awake, 3 held, 4 disks asleep, 5 halting
-	Disks     []uint64 // per disk: 0 unknown, 1 active, 2 standby, 3 off
+	SocTemp   *int64    // deci-°C; nil: not reported
+	Throttled uint64    // firmware bits
+	Sched     uint64    // scheduler state: 0 unknown, 1 disabled, 2 awake, 3 held, 4 disks asleep, 5 halting
+	Disks     []uint64  // per disk: 0 unknown, 1 active, 2 standby, 3 off
 	At        time.Time // real time of arrival, set by Recorder.Frames
 }
 

@@ -4,13 +4,75 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
+
+func TestMain(m *testing.M) { Main(m) }
+
+// TestConfig: veille takes what Config writes, with the node, the button
+// and windows on the days asked for (a Saturday here).
+func TestConfig(t *testing.T) {
+	t.Parallel()
+	path := Config{Node: "cfg", Enabled: true, ButtonLong: "none", Batch: 30,
+		Windows: Window("evening", "21:30", "23:00", "disks") + Window("office", "09:30", "12:00", "disks", "weekdays", "sat")}.Write(t)
+	if out, err := exec.Command(Veille(t), "check", "-q", "--config", path).CombinedOutput(); err != nil || len(out) > 0 {
+		t.Fatalf("veille check: %v: %s", err, out)
+	}
+	out, err := exec.Command(Veille(t), "check", "--config", path).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"node = 'cfg'", "long = 'none'", "batch = 30", "days = ['weekdays', 'sat']"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("veille check shows no %q:\n%s", want, out)
+		}
+	}
+	out, err = exec.Command(Veille(t), "schedule", "--config", path, "--from", "2026-06-06 08:00", "--count", "1").Output()
+	if want := `{"time":"2026-06-06T09:30:00+02:00","state":"disks","window":"office"`; err != nil || !strings.HasPrefix(string(out), want) {
+		t.Errorf("veille schedule from Saturday 08:00: %v: %s; want %s...", err, out, want)
+	}
+}
+
+// TestWatch: the events of the mask in the watched directories, with the
+// directory and the name, until the callback says stop.
+func TestWatch(t *testing.T) {
+	t.Parallel()
+	a, b := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
+	type event struct{ dir, name string }
+	got := make(chan event, 10)
+	Watch(t, unix.IN_CLOSE_WRITE, func(dir, name string, _ uint32) bool {
+		got <- event{dir, name}
+		return name != "last"
+	}, a, b)
+	for _, p := range []string{filepath.Join(a, "one"), filepath.Join(b, "two"), filepath.Join(a, "last"), filepath.Join(b, "after")} {
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, want := range []event{{a, "one"}, {b, "two"}, {a, "last"}} {
+		select {
+		case e := <-got:
+			if e != want {
+				t.Errorf("event %v, want %v", e, want)
+			}
+		case <-time.After(Patience):
+			t.Fatalf("no event for %v", want)
+		}
+	}
+	select {
+	case e := <-got:
+		t.Errorf("event %v after the callback said stop", e)
+	case <-time.After(200 * time.Millisecond):
+	}
+}
 
 // TestPersistentSessionAcrossRestarts: what is published while a
 // persistent subscriber is away reaches it when it comes back, across a
