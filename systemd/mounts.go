@@ -261,6 +261,56 @@ func (ms *Mounts) Mount(ctx context.Context, source, target, fstype, options str
 	return ms.mountFailed(ctx, what, name, path, err)
 }
 
+// UnitFile returns the unit file of target's mount unit: an fstab entry's
+// generated file, a .mount file; "" when there is none, or only a transient
+// unit. A mount point without one can be mounted again only through a
+// transient unit.
+func (ms *Mounts) UnitFile(ctx context.Context, target string) (string, error) {
+	name, err := MountUnitName(target)
+	if err != nil {
+		return "", err
+	}
+	m := ms.Manager
+	var path dbus.ObjectPath
+	if err := m.manager().CallWithContext(ctx, managerIface+".LoadUnit", 0, name).Store(&path); err != nil {
+		return "", fmt.Errorf("load unit %s from systemd on %s: %w", name, m.opts, err)
+	}
+	var props map[string]dbus.Variant
+	if err := m.bus.Object("org.freedesktop.systemd1", path).CallWithContext(ctx, propsGetAll, 0, unitIface).Store(&props); err != nil {
+		return "", fmt.Errorf("%s: read its properties from systemd on %s: %w", name, m.opts, err)
+	}
+	p := variants(props)
+	if p.str("LoadState") != "loaded" || p.boolean("Transient") {
+		return "", nil
+	}
+	return p.str("FragmentPath"), nil
+}
+
+// TransientUnitsNamed tells whether systemd names a transient unit to
+// polkit (version 257 and later), so that a polkit rule can allow
+// transient mount units without allowing every transient unit.
+func (m *Manager) TransientUnitsNamed(ctx context.Context) (bool, error) {
+	var v dbus.Variant
+	err := m.manager().CallWithContext(ctx, "org.freedesktop.DBus.Properties.Get", 0, managerIface, "Version").Store(&v)
+	if err != nil {
+		return false, fmt.Errorf("systemd version on %s: %w", m.opts, err)
+	}
+	s, _ := v.Value().(string)
+	// "252.38-1~deb12u1", "257", "v258-rc1"
+	s = strings.TrimPrefix(s, "v")
+	n := 0
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			break
+		}
+		n = n*10 + int(c-'0')
+	}
+	if n == 0 {
+		return false, fmt.Errorf("systemd version on %s: %q is not a version", m.opts, s)
+	}
+	return n >= 257, nil
+}
+
 // mountFailed explains a failed start job with the unit's own result,
 // when the unit is still there to ask.
 func (ms *Mounts) mountFailed(ctx context.Context, what, name string, path dbus.ObjectPath, err error) error {

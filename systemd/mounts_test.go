@@ -422,3 +422,36 @@ func TestMountsSystemdGone(t *testing.T) {
 		t.Errorf("mount without systemd: %v", err)
 	}
 }
+
+func TestUnitFile(t *testing.T) {
+	t.Parallel()
+	env, ms := mounts(t,
+		handMounted,
+		dbustest.Unit{Name: "srv-backup.mount", ActiveState: "inactive", FragmentPath: "/run/systemd/generator/srv-backup.mount", SourcePath: "/etc/fstab"},
+		dbustest.Unit{Name: "srv-tmp.mount", Transient: true, FragmentPath: "/run/systemd/transient/srv-tmp.mount"},
+	)
+	ctx := context.Background()
+	for target, want := range map[string]string{
+		"/srv/media":  "",
+		"/srv/backup": "/run/systemd/generator/srv-backup.mount",
+		"/srv/tmp":    "",
+		"/srv/none":   "",
+	} {
+		if got, err := ms.UnitFile(ctx, target); err != nil || got != want {
+			t.Errorf("UnitFile(%s) = %q, %v; want %q", target, got, err, want)
+		}
+	}
+	if _, err := ms.UnitFile(ctx, "srv"); err == nil {
+		t.Error("UnitFile of a relative path succeeded")
+	}
+	for v, want := range map[string]bool{"252.38-1~deb12u1": false, "257": true, "v258-rc1": true, "256.7": false} {
+		env.Systemd.SetVersion(v)
+		if got, err := ms.Manager.TransientUnitsNamed(ctx); err != nil || got != want {
+			t.Errorf("TransientUnitsNamed with systemd %s = %v, %v; want %v", v, got, err, want)
+		}
+	}
+	env.Systemd.SetVersion("unknown")
+	if _, err := ms.Manager.TransientUnitsNamed(ctx); err == nil {
+		t.Error("a version that is no number accepted")
+	}
+}

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -9,6 +10,8 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/veille/veille/drivers/button"
 	"github.com/veille/veille/drivers/usbdisk"
+	"github.com/veille/veille/internal/power"
+	"github.com/veille/veille/systemd"
 	"golang.org/x/sys/unix"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/i2c"
@@ -93,3 +96,81 @@ type namedBus struct {
 }
 
 func (b namedBus) String() string { return b.name }
+
+// mountTimeout bounds one mount or unmount job through systemd, as
+// TimeoutStopSec= bounds veille's stop: a disk's wake (spin-up, fsck,
+// mount) must end or roll back within it.
+const mountTimeout = 3 * time.Minute
+
+// defaultMounter mounts through systemd's mount units when systemd
+// answers: veille.service has a mount namespace of its own
+// (ProtectSystem=, PrivateTmp=...), where a mount(2) would be veille's
+// alone, and it has no CAP_SYS_ADMIN. Without systemd (a container, another
+// init), mount(2) and umount2(2) directly.
+func (a *Agent) defaultMounter(disks []power.Disk) Mounter {
+	m, ok := a.hw.Units.(*systemd.Manager)
+	if !ok {
+		if len(disks) > 0 {
+			a.log.Warn("systemd unreachable: disks are mounted with mount(2), which needs CAP_SYS_ADMIN and the system's mount namespace")
+		}
+		return power.SystemMounter{}
+	}
+	ms := &systemd.Mounts{Manager: m}
+	if len(disks) > 0 {
+		a.log.Info("disks are unmounted and mounted by systemd (their mount units)")
+		if os.Geteuid() != 0 { // root needs no polkit rule
+			a.checkMountUnits(ms, disks)
+		}
+	}
+	return unitMounter{ms: ms, timeout: mountTimeout}
+}
+
+// checkMountUnits warns about a disk whose mount point has no unit file
+// (no fstab entry) when polkit cannot let veille make a transient mount
+// unit for it: it could be unmounted but not mounted again.
+func (a *Agent) checkMountUnits(ms *systemd.Mounts, disks []power.Disk) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	named, err := ms.Manager.TransientUnitsNamed(ctx)
+	if err != nil {
+		a.log.Warn("cannot tell whether veille may make transient mount units", "err", err)
+		return
+	}
+	if named {
+		return
+	}
+	for _, d := range disks {
+		if d.MountPoint == "" {
+			continue
+		}
+		file, err := ms.UnitFile(ctx, d.MountPoint)
+		if err != nil {
+			a.log.Warn("cannot check the disk's mount unit", "disk", d.Name, "mount", d.MountPoint, "err", err)
+			continue
+		}
+		if file == "" {
+			a.log.Warn("no fstab entry or mount unit for this disk: veille could unmount it but not mount it again "+
+				"(this systemd does not name transient units to polkit, so veille may not make one); add an fstab entry with nofail",
+				"disk", d.Name, "mount", d.MountPoint)
+		}
+	}
+}
+
+// unitMounter is systemd.Mounts as the power sequences' Mounter, each
+// call bounded by timeout.
+type unitMounter struct {
+	ms      *systemd.Mounts
+	timeout time.Duration
+}
+
+func (u unitMounter) Mount(source, target, fstype, options string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), u.timeout)
+	defer cancel()
+	return u.ms.Mount(ctx, source, target, fstype, options)
+}
+
+func (u unitMounter) Unmount(target string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), u.timeout)
+	defer cancel()
+	return u.ms.Unmount(ctx, target)
+}

@@ -89,7 +89,7 @@ func (a *Agent) buildPower() *power.Controller {
 		}
 	}
 	if opts.Mounter == nil {
-		opts.Mounter = power.SystemMounter{}
+		opts.Mounter = a.defaultMounter(disks)
 	}
 	if a.alarm != nil {
 		opts.Alarm = a.alarm

@@ -355,8 +355,23 @@ func mountCommand(d *usbdisk.Disk, all []mountRecord, m mountRecord) string {
 
 // mountOptions joins the per-mount and per-superblock options of a mount,
 // as mount(8) would take them back.
+//
+// It is read-only only when the superblock is too. In veille.service's own
+// mount namespace (ProtectSystem=strict) every mount that was there when
+// veille started is read-only for veille alone: the per-mount flag says
+// "ro" while the filesystem is read-write for everyone else, as its
+// superblock says. (A filesystem the kernel made read-only after an error,
+// errors=remount-ro, has a read-only superblock under a read-write mount:
+// it is checked and mounted read-write again, as before.)
 func mountOptions(m usbdisk.Mount) string {
 	opts := strings.Split(m.Options, ",")
+	if !slices.Contains(strings.Split(m.SuperOptions, ","), "ro") {
+		for i, o := range opts {
+			if o == "ro" {
+				opts[i] = "rw"
+			}
+		}
+	}
 	for _, o := range strings.Split(m.SuperOptions, ",") {
 		if o != "" && o != "rw" && o != "ro" && !slices.Contains(opts, o) {
 			opts = append(opts, o)

@@ -11,6 +11,9 @@ import (
 
 // SystemMounter mounts with mount(2) and unmounts with umount2(2), never
 // forced or lazy: a busy filesystem stays mounted and the caller is told.
+// It needs CAP_SYS_ADMIN and acts in the caller's mount namespace, so it is
+// for machines without systemd; under systemd the agent mounts through
+// systemd's mount units instead (systemd.Mounts).
 type SystemMounter struct{}
 
 var _ Mounter = SystemMounter{}

@@ -18,8 +18,9 @@
 //
 // The back-ends are the low-level contracts of docs/ARCHITECTURE.md:
 // usbdisk.Transport for CDBs, Mounter, Units and Halter. On a Pi they are
-// SG_IO, mount(2) and systemd/logind over D-Bus; in the demo and the tests,
-// the simulated world and a private dbus-daemon.
+// SG_IO and systemd/logind over D-Bus (mounts too: systemd's mount units);
+// in the demo and the tests, the simulated world and a private
+// dbus-daemon.
 package power
 
 import (
@@ -33,8 +34,12 @@ import (
 	"github.com/veille/veille/internal/clock"
 )
 
-// Mounter mounts and unmounts filesystems. Real: SystemMounter
-// (mount(2)/umount(2), never MNT_FORCE or MNT_DETACH). Sim: edits
+// Mounter mounts and unmounts filesystems, in the system's mount
+// namespace, never forced or lazy; a busy filesystem is an error (matching
+// syscall.EBUSY). Real: systemd's mount units over D-Bus (systemd.Mounts,
+// which the agent chooses when systemd answers: veille.service has a mount
+// namespace of its own), or SystemMounter (mount(2)/umount2(2), never
+// MNT_FORCE or MNT_DETACH) without systemd. Sim: edits
 // <root>/proc/self/mountinfo; EBUSY while a file is open.
 //
 // source is a device node under the Root (Root+"/dev/sda1"), or for a bind

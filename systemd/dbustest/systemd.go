@@ -127,7 +127,8 @@ type JobRunner func(j Job, u Unit) (result string)
 // It answers GetUnit, LoadUnit, StartUnit, StopUnit and StartTransientUnit
 // (returning a job path, then emitting JobRemoved with the unit's scripted
 // result once the reply is out), ListUnits, ListUnitsFiltered,
-// ListUnitsByPatterns, Subscribe and Unsubscribe, and exports every unit at
+// ListUnitsByPatterns, Subscribe and Unsubscribe, has the manager property
+// Version (SetVersion), and exports every unit at
 // systemd's object path with the Unit properties (Id, Description,
 // LoadState, ActiveState, SubState, FragmentPath, SourcePath, Transient,
 // CollectMode, RequiresMountsFor, Requires, Requisite, Wants, BindsTo,
@@ -157,7 +158,12 @@ type Systemd struct {
 	changed   chan struct{}   // closed and replaced when a job is queued or ends
 	transient map[string]Unit // ScriptTransient
 	runner    JobRunner
+	version   string
 }
+
+// DefaultVersion is the Version the fake manager reports unless told
+// otherwise: Debian 12's systemd.
+const DefaultVersion = "252.38-1~deb12u1"
 
 // ServeSystemd exports a fake systemd manager on the bus at address and takes
 // the name org.freedesktop.systemd1.
@@ -166,10 +172,14 @@ func ServeSystemd(address string) (*Systemd, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Systemd{service: svc, units: make(map[string]*Unit), changed: make(chan struct{}), transient: make(map[string]Unit)}
+	s := &Systemd{service: svc, units: make(map[string]*Unit), changed: make(chan struct{}), transient: make(map[string]Unit), version: DefaultVersion}
 	if err := svc.conn.Export(systemdManager{s}, SystemdPath, SystemdManager); err != nil {
 		svc.conn.Close()
 		return nil, fmt.Errorf("dbustest: export systemd1 manager: %w", err)
+	}
+	if err := svc.conn.Export(properties{svc, s.managerProps}, SystemdPath, "org.freedesktop.DBus.Properties"); err != nil {
+		svc.conn.Close()
+		return nil, fmt.Errorf("dbustest: export systemd1 manager properties: %w", err)
 	}
 	if err := svc.own(); err != nil {
 		svc.conn.Close()
@@ -203,6 +213,22 @@ func (s *Systemd) export(name string) error {
 		return fmt.Errorf("dbustest: export unit %s: %w", name, err)
 	}
 	return nil
+}
+
+// SetVersion sets the manager's Version property ("257", "252.38-1~deb12u1").
+func (s *Systemd) SetVersion(v string) {
+	s.st.Lock()
+	defer s.st.Unlock()
+	s.version = v
+}
+
+func (s *Systemd) managerProps(iface string) (map[string]dbus.Variant, bool) {
+	if iface != SystemdManager && iface != "" {
+		return nil, false
+	}
+	s.st.Lock()
+	defer s.st.Unlock()
+	return map[string]dbus.Variant{"Version": dbus.MakeVariant(s.version)}, true
 }
 
 // ScriptTransient sets how the transient unit of u.Name behaves once a
