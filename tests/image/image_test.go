@@ -26,6 +26,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"text/template"
@@ -499,6 +500,11 @@ func TestImageBoot(t *testing.T) {
 	}
 	m = v.Expect(vtLine(`exposure (.*)`), time.Minute)
 	t.Logf("systemd-analyze security in the guest: %s", m[1])
+	if e := regexp.MustCompile(`(\d+\.\d+) OK`).FindStringSubmatch(m[1]); e == nil {
+		t.Errorf("systemd-analyze security veille.service in the guest: %q, want OK", m[1])
+	} else if x, _ := strconv.ParseFloat(e[1], 64); x > 2.5 {
+		t.Errorf("veille.service exposure %s in the guest, want at most 2.5 (docs/image.md says 2.1)", e[1])
+	}
 	m = v.Expect(vtLine(`wakealarm_perm (.*)`), time.Minute)
 	if m[1] != "veille:664" {
 		t.Errorf("wakealarm group and mode %s, want veille:664 (udev rule)", m[1])
@@ -510,6 +516,31 @@ func TestImageBoot(t *testing.T) {
 	m = v.Expect(vtLine(`unit_warnings (.*)`), time.Minute)
 	if strings.TrimSpace(m[1]) != "" {
 		t.Errorf("systemd warned about veille.service: %s", m[1])
+	}
+	// veille's sandbox: a mount namespace of its own (so it cannot mount
+	// for the system: systemd does), CAP_SYS_RAWIO only, the system
+	// read-only but for its state directory and sysfs device attributes.
+	m = v.Expect(vtLine(`sandbox (.*)`), time.Minute)
+	t.Logf("%s", m[0])
+	for k, want := range map[string]string{
+		"mntns": "own", "capeff": "0000000000020000", "root": "ro", "usr": "ro", "state": "rw",
+		"sys": "ro", "sys_devices": "rw", "proc_sys": "ro",
+	} {
+		if got := field(m[1], k); got != want {
+			t.Errorf("veille's %s = %q, want %q (%s)", k, got, want, m[1])
+		}
+	}
+	// polkit lets veille stop and start units, not make transient ones
+	// (systemd 252 does not name them) nor start targets.
+	m = v.Expect(vtLine(`polkit (.*)`), time.Minute)
+	for _, k := range []string{"transient", "target"} {
+		if got := field(m[1], k); !strings.Contains(got, "Interactive_authentication_required") && !strings.Contains(got, "Access_denied") {
+			t.Errorf("polkit let veille %s: %s", map[string]string{"transient": "start a transient unit", "target": "start a target"}[k], got)
+		}
+	}
+	m = v.Expect(vtLine(`mount_warning (\d+) mounter=(\d+)`), time.Minute)
+	if m[1] == "0" || m[2] == "0" {
+		t.Errorf("veille's journal at start: %s warnings about a disk without an fstab entry, %s lines saying systemd mounts; want both", m[1], m[2])
 	}
 
 	// Telemetry: veille listen (built for the host) decodes the CBOR frames
@@ -536,8 +567,8 @@ func TestImageBoot(t *testing.T) {
 	}
 	m = v.Expect(vtLine(`disk-mounted (.*)`), 3*time.Minute)
 	t.Logf("%6.1fs %s", time.Since(start).Seconds(), m[0])
-	if field(m[1], "tran") != "usb" || field(m[1], "media_user") != "active" {
-		t.Errorf("USB disk: %s, want tran=usb and media-user active", m[1])
+	if field(m[1], "tran") != "usb" || field(m[1], "media_user") != "active" || field(m[1], "unit_file") != "/run/systemd/generator/srv-media.mount" {
+		t.Errorf("USB disk: %s, want tran=usb, media-user active, srv-media.mount from the fstab entry", m[1])
 	}
 
 	pub := dialMQTT(t, port)
@@ -545,6 +576,11 @@ func TestImageBoot(t *testing.T) {
 	pub.Command(t, "vmtest", "sleep_disks")
 	m = v.Expect(vtLine(`disks-asleep (.*)`), 5*time.Minute)
 	t.Logf("%6.1fs %s", time.Since(start).Seconds(), m[0])
+	// Unmounted by systemd: the mount unit stopped (veille cannot unmount
+	// for the system from its own mount namespace).
+	if field(m[1], "mounted") != "no" || field(m[1], "mount_unit") != "inactive" || field(m[1], "unmounted") != "1" {
+		t.Errorf("after sleep_disks: %s, want /srv/media unmounted by stopping srv-media.mount", m[1])
+	}
 	// The guest sees the unmount before veille's next step, the spin-down:
 	// give the command (and QEMU's trace file) a moment to arrive.
 	stops1 := startStopUnits(t, v.Trace)
@@ -561,6 +597,12 @@ func TestImageBoot(t *testing.T) {
 	t.Logf("%6.1fs %s (START STOP UNIT commands so far: %d)", time.Since(start).Seconds(), m[0], startStopUnits(t, v.Trace))
 	if field(m[1], "file") != "hello-from-usb" {
 		t.Errorf("after wake_disks the disk's file reads %q", field(m[1], "file"))
+	}
+	// Mounted again by systemd (the second "Mounted" of srv-media.mount),
+	// read-write, with the fstab entry's options.
+	if field(m[1], "mount_unit") != "active" || field(m[1], "mounts") != "2" ||
+		!strings.HasPrefix(field(m[1], "options"), "rw,") || !strings.Contains(field(m[1], "options"), "noatime") {
+		t.Errorf("after wake_disks: %s, want srv-media.mount started again, mounted rw,noatime", m[1])
 	}
 
 	// The scheduled system sleep: the guest releases its inhibitor; veille
