@@ -225,29 +225,54 @@ func Publish(t testing.TB, c paho.Client, topic string, qos byte, retained bool,
 
 // Retained reads the retained message of topic as a client that connects
 // now would (Home Assistant after a restart): a fresh subscription, where a
-// message counts only if the broker flags it retained.
+// message counts only if the broker flags it retained. A message that
+// comes live instead was published after the subscription: the client
+// subscribes again, and the broker sends it again, flagged retained if it
+// was retained.
 func Retained(t testing.TB, url, topic string) []byte {
+	t.Helper()
+	return retained(t, url, topic, func() {})
+}
+
+// retained is Retained with a hook called after the first subscription.
+func retained(t testing.TB, url, topic string, subscribed func()) []byte {
 	t.Helper()
 	c := Client(t, url, clientID(t, "retained"))
 	defer c.Disconnect(50)
 	got := make(chan []byte, 1)
-	tok := c.Subscribe(topic, 1, func(_ paho.Client, m paho.Message) {
-		if m.Retained() {
+	live := make(chan struct{}, 1)
+	handler := func(_ paho.Client, m paho.Message) {
+		if !m.Retained() {
 			select {
-			case got <- append([]byte(nil), m.Payload()...):
+			case live <- struct{}{}:
 			default:
 			}
+			return
 		}
-	})
-	if !tok.WaitTimeout(Patience) || tok.Error() != nil {
-		t.Fatalf("subscribe to %s: %v", topic, tokenError(tok))
+		select {
+		case got <- append([]byte(nil), m.Payload()...):
+		default:
+		}
 	}
-	select {
-	case b := <-got:
-		return b
-	case <-time.After(Patience):
-		t.Fatalf("no retained message on %s within %v", topic, Patience)
-		return nil
+	subscribe := func() {
+		tok := c.Subscribe(topic, 1, handler)
+		if !tok.WaitTimeout(Patience) || tok.Error() != nil {
+			t.Fatalf("subscribe to %s: %v", topic, tokenError(tok))
+		}
+	}
+	subscribe()
+	subscribed()
+	deadline := time.After(Patience)
+	for {
+		select {
+		case b := <-got:
+			return b
+		case <-live:
+			subscribe()
+		case <-deadline:
+			t.Fatalf("no retained message on %s within %v", topic, Patience)
+			return nil
+		}
 	}
 }
 

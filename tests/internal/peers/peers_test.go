@@ -139,6 +139,12 @@ func TestRecorderAndRetained(t *testing.T) {
 	if got := Retained(t, b.URL(), "a/state"); string(got) != "two" {
 		t.Errorf("retained %q, want two", got)
 	}
+	// Published retained only after the reader subscribed: it comes live
+	// first, then flagged retained on the subscription that follows.
+	got := retained(t, b.URL(), "c/meta", func() { Publish(t, pub, "c/meta", 1, true, []byte("late")) })
+	if string(got) != "late" {
+		t.Errorf("retained %q, want late", got)
+	}
 }
 
 // TestProcess runs a shell in place of veille: its output, standard error
