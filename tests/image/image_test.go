@@ -523,7 +523,7 @@ func TestImageBoot(t *testing.T) {
 	m = v.Expect(vtLine(`sandbox (.*)`), time.Minute)
 	t.Logf("%s", m[0])
 	for k, want := range map[string]string{
-		"mntns": "own", "capeff": "0000000000020000", "root": "ro", "usr": "ro", "state": "rw",
+		"mntns": "own", "capeff": "0000000000020000", "root": "ro", "state": "rw",
 		"sys": "ro", "sys_devices": "rw", "proc_sys": "ro",
 	} {
 		if got := field(m[1], k); got != want {
@@ -533,12 +533,14 @@ func TestImageBoot(t *testing.T) {
 	// polkit lets veille stop and start units, not make transient ones
 	// (systemd 252 does not name them) nor start targets.
 	m = v.Expect(vtLine(`polkit (.*)`), time.Minute)
+	t.Logf("%s", m[0])
 	for _, k := range []string{"transient", "target"} {
 		if got := field(m[1], k); !strings.Contains(got, "Interactive_authentication_required") && !strings.Contains(got, "Access_denied") {
 			t.Errorf("polkit let veille %s: %s", map[string]string{"transient": "start a transient unit", "target": "start a target"}[k], got)
 		}
 	}
 	m = v.Expect(vtLine(`mount_warning (\d+) mounter=(\d+)`), time.Minute)
+	t.Logf("%s", m[0])
 	if m[1] == "0" || m[2] == "0" {
 		t.Errorf("veille's journal at start: %s warnings about a disk without an fstab entry, %s lines saying systemd mounts; want both", m[1], m[2])
 	}

@@ -51,7 +51,7 @@ vt "unit_warnings $(journalctl -b -q -o cat _PID=1 UNIT=veille.service -p warnin
 # capability but CAP_SYS_RAWIO (bit 17), the system read-only except its
 # state and sysfs device attributes.
 pid=$(prop veille MainPID)
-vt "sandbox mntns=$([ "$(readlink /proc/"$pid"/ns/mnt)" != "$(readlink /proc/1/ns/mnt)" ] && echo own || echo system) capeff=$(awk '/^CapEff/ { print $2 }' /proc/"$pid"/status) root=$(mnt_opt "$pid" /) usr=$(mnt_opt "$pid" /usr) state=$(mnt_opt "$pid" /var/lib/veille) sys=$(mnt_opt "$pid" /sys) sys_devices=$(mnt_opt "$pid" /sys/devices) proc_sys=$(mnt_opt "$pid" /proc/sys)"
+vt "sandbox mntns=$([ "$(readlink /proc/"$pid"/ns/mnt)" != "$(readlink /proc/1/ns/mnt)" ] && echo own || echo system) capeff=$(awk '/^CapEff/ { print $2 }' /proc/"$pid"/status) root=$(mnt_opt "$pid" /) state=$(mnt_opt "$pid" /var/lib/veille) sys=$(mnt_opt "$pid" /sys) sys_devices=$(mnt_opt "$pid" /sys/devices) proc_sys=$(mnt_opt "$pid" /proc/sys)"
 # polkit's rule: no transient unit (systemd 252 does not name it), no target.
 vt "polkit transient=$(as_veille StartTransientUnit 'ssa(sv)a(sa(sv))' veille-test.mount fail 2 What s /dev/null Where s /veille-test 0) target=$(as_veille StartUnit ss veille-test-none.target fail)"
 # The test's disk has no fstab entry yet: veille warned at start that it
