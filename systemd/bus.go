@@ -2,7 +2,8 @@
 // notifications (sd_notify), logind over D-Bus (power off, reboot, inhibitor
 // locks, sessions) and the service manager over D-Bus (stop and start units
 // and wait for their jobs, find the units that use a mount, find when timers
-// next fire).
+// next fire, and unmount and mount filesystems through their mount units:
+// Mounts, with systemd's unit names for paths, MountUnitName).
 //
 // Every client takes an explicit bus address (Options.Address), empty for the
 // system bus, so tests point it at a private dbus-daemon (package

@@ -93,3 +93,51 @@ func ExampleManager_UnitsForMount() {
 	// stopped jellyfin.service
 	// stop smbd.service: job ended with result "timeout"
 }
+
+// A disk is unmounted by stopping its mount unit and mounted again through
+// its fstab entry's unit (or a transient one), so the mount is the
+// system's even though veille.service has a mount namespace of its own.
+// (Against the fake systemd of dbustest.)
+func ExampleMounts() {
+	dir, _ := os.MkdirTemp("", "example")
+	defer os.RemoveAll(dir)
+	bus, err := dbustest.StartBus(dir)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer bus.Close()
+	fake, err := dbustest.ServeSystemd(bus.Address())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer fake.Close()
+	for _, u := range []dbustest.Unit{
+		{Name: "srv-media.mount", Where: "/srv/media", What: "/dev/sda1"},
+		{Name: "plex.service", Requires: []string{"srv-media.mount"}},
+	} {
+		_ = fake.AddUnit(u)
+	}
+
+	ctx := context.Background()
+	m, err := systemd.DialManager(ctx, systemd.Options{Address: bus.Address()})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer m.Close()
+	mounts := &systemd.Mounts{Manager: m}
+	name, _ := systemd.MountUnitName("/srv/media")
+	fmt.Println(name)
+	// plex.service requires the mount: stopping the mount would stop it.
+	fmt.Println(mounts.Unmount(ctx, "/srv/media"))
+	_ = m.StopUnit(ctx, "plex.service")
+	fmt.Println(mounts.Unmount(ctx, "/srv/media"))
+	fmt.Println(mounts.Mount(ctx, "/dev/sda1", "/srv/media", "ext4", "noatime"))
+	// Output:
+	// srv-media.mount
+	// unmount /srv/media: stopping srv-media.mount would also stop plex.service, which require, bind to or are part of it; veille stops only the units it is given (the disk's units, and those that need the mount point)
+	// <nil>
+	// <nil>
+}
