@@ -165,6 +165,7 @@ func (b *Broker) launch() error {
 	exited := make(chan struct{})
 	b.cmd, b.exited = cmd, exited
 	b.starts++
+	from := b.logs.Len()
 	b.mu.Unlock()
 	go func() { cmd.Wait(); close(exited) }()
 	gone := func() bool {
@@ -175,9 +176,19 @@ func (b *Broker) launch() error {
 			return false
 		}
 	}
+	// Up once it says so (then the port is its own: another process on it
+	// would have made it exit) and accepts a connection.
+	running := func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return strings.Contains(b.logs.String()[from:], " running")
+	}
 	up := Within(Patience, func() bool {
 		if gone() {
 			return true
+		}
+		if !running() {
+			return false
 		}
 		c, err := net.Dial("tcp", b.addr)
 		if err == nil {

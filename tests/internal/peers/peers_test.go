@@ -3,6 +3,7 @@ package peers
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -112,6 +113,26 @@ func TestPersistentSessionAcrossRestarts(t *testing.T) {
 	}
 	if !strings.HasPrefix(b.URL(), "tcp://127.0.0.1:") || !strings.HasSuffix(b.URL(), b.Addr()) {
 		t.Errorf("broker URL %s, address %s", b.URL(), b.Addr())
+	}
+}
+
+// TestMosquittoPortTaken: a broker whose port another process took is
+// not taken for up, though the port accepts connections.
+func TestMosquittoPortTaken(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	dir := t.TempDir()
+	b := &Broker{t: t, bin: mosquittoBin(t), scheme: "tcp", conf: filepath.Join(dir, "mosquitto.conf"), addr: l.Addr().String()}
+	if err := os.WriteFile(b.conf, []byte(mosquittoConf(l.Addr().(*net.TCPAddr).Port, dir, &MosquittoOpts{})), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Kill)
+	if err := b.launch(); err == nil || !strings.Contains(err.Error(), "Address already in use") {
+		t.Errorf("launch on a taken port: %v, want mosquitto's complaint", err)
 	}
 }
 
