@@ -5,7 +5,8 @@
 //     TestMain, removes it when the tests end.
 //   - [Start] runs a veille command for a test and captures its output
 //     ([Process]); [Demo] runs `veille demo` to its end; [QuietDemo] starts
-//     the demo at a quiet time of day against a broker.
+//     the demo at a quiet time of day against a broker; [Config] and
+//     [DemoConfig] write its configuration.
 //   - [Mosquitto] starts a real mosquitto on a free loopback port, with or
 //     without persistence, that a test may stop, kill and restart ([Broker]).
 //   - [Subscribe] records what a broker carries ([Recorder]); [Client],
@@ -13,6 +14,7 @@
 //   - [DecodeFrame] decodes a telemetry frame from docs/telemetry.cddl with
 //     a generic CBOR decoder, independently of veille's codec, so that a
 //     mistake in the codec is not repeated in the check.
+//   - [Watch] follows the changes in directories with inotify.
 //
 // It imports nothing of veille (internal/archtest enforces it): what the
 // tests check must not come from the code under test.
