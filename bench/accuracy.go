@@ -14,10 +14,12 @@ import (
 
 // Ways of turning a power monitor's readings into energy.
 const (
-	// MethodAveraged: the chip averages over a window matched to the sampling
-	// interval (ina.TimingFor), and each reading counts for the whole
-	// interval (reading × elapsed, internal/energy's rectangle). veille's way
-	// for every chip without an energy accumulator.
+	// MethodAveraged: the chip is read every ina.ReadStep (the sampling
+	// interval, or a fraction of it when the chip cannot average so long),
+	// averaging over a window matched to that step (ina.TimingForInputs), and
+	// each reading counts for the time since the previous one (reading ×
+	// elapsed, internal/energy's rectangle). veille's way for every chip
+	// without an energy accumulator.
 	MethodAveraged = "averaged"
 	// MethodAccumulator: the INA228's ENERGY register, read every interval
 	// (veille's way for the INA228).
@@ -38,13 +40,13 @@ type AccuracyCase struct {
 	Method   string
 	Chip     ina.Chip
 	Interval time.Duration
-	// Averaging and Conversion set the chip's ADC (bus and shunt alike);
-	// zero means ina.TimingFor(Chip, Interval), as the agent does.
+	// Averaging and Conversion set the chip's ADC (bus and shunt alike) and
+	// make it read once per interval; zero means what the agent does: read
+	// every ina.ReadStep with ina.TimingForInputs for that step.
 	Averaging  int
 	Conversion time.Duration
 	// OneInput enables only the INA3221 input on the disk's rail, as the
-	// agent does for the inputs its configuration does not name (ina.TimingFor
-	// assumes all three are on).
+	// agent does when its configuration names only that one.
 	OneInput bool
 	// Phase offsets the sampling grid from the load's own schedule. The
 	// reference load is periodic, so a grid that happens to hit the same
@@ -80,7 +82,9 @@ type RailResult struct {
 type AccuracyResult struct {
 	AccuracyCase
 	// Window is the time one reading covers (the driver's UpdatePeriod).
-	Window  time.Duration
+	Window time.Duration
+	// Step is how often the chip is read (the interval, or ina.ReadStep).
+	Step    time.Duration
 	Samples int
 	Span    time.Duration
 	Rails   []RailResult
@@ -161,10 +165,21 @@ func Accuracy(c AccuracyCase, span time.Duration) (AccuracyResult, error) {
 	}
 	defer w.Close()
 
-	avg, conv := c.Averaging, c.Conversion
-	if avg == 0 {
-		avg, conv = ina.TimingFor(c.Chip, c.Interval)
+	inputs := 3
+	if c.OneInput {
+		inputs = 1
 	}
+	avg, conv, step := c.Averaging, c.Conversion, c.Interval
+	if avg == 0 { // as the agent does (internal/agent readStep, buildSensors)
+		if c.Method == MethodAveraged {
+			step = ina.ReadStep(c.Chip, c.Interval, inputs)
+		}
+		avg, conv = ina.TimingForInputs(c.Chip, step, inputs)
+	}
+	if span%step != 0 {
+		return res, fmt.Errorf("accuracy %v: span %v is not a multiple of the read step %v", c, span, step)
+	}
+	res.Step = step
 	open := func(addr uint16) (ina.Dev, error) {
 		opts := ina.DefaultOpts(c.Chip)
 		opts.Addr = addr
@@ -173,7 +188,7 @@ func Accuracy(c AccuracyCase, span time.Duration) (AccuracyResult, error) {
 		if c.Chip == ina.ChipINA3221 {
 			for j := range opts.Channels {
 				// The agent disables the inputs its configuration does not
-				// name; TimingFor assumes all three are on.
+				// name.
 				opts.Channels[j] = ina.ChannelOpts{Shunt: setup.shunt, Disabled: c.OneInput && j != 1}
 			}
 		}
@@ -203,7 +218,7 @@ func Accuracy(c AccuracyCase, span time.Duration) (AccuracyResult, error) {
 	led := energy.NewLedger(AccuracyRails, time.UTC, 3*c.Interval) // as the agent does
 	t0 := accuracyStart.Add(accuracyWarmup + c.Phase)
 	t1 := t0.Add(span)
-	for t := t0; !t.After(t1); t = t.Add(c.Interval) {
+	for t := t0; !t.After(t1); t = t.Add(step) {
 		clk.Set(t)
 		for k, d := range devs {
 			if err := d.Sense(readings[k : k+d.Channels()]); err != nil {

@@ -165,7 +165,9 @@ func way(r bench.PhaseResult) string {
 	case r.Method == bench.MethodPoint:
 		return fmt.Sprintf("point sampling (%d × %s)", r.Averaging, dur(r.Conversion))
 	case r.Veille && r.OneInput:
-		return "veille: averaged window, one input enabled"
+		return "veille: averaged window × elapsed, one input enabled"
+	case r.Veille && r.Step < r.Interval:
+		return fmt.Sprintf("veille: averaged window × elapsed, read every %s", dur(r.Step))
 	case r.Veille:
 		return "veille: averaged window × elapsed"
 	}

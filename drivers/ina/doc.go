@@ -101,6 +101,8 @@
 // ×channels on the INA3221, (VBUSCT+VSHCT+VTCT)·AVG on the INA228, whose
 // die temperature conversion is kept at its 50 µs minimum); then a
 // burst of current between two samples still lands in the next reading.
+// When the interval is longer than the chip's longest window, ReadStep
+// splits it into steps the chip can cover: read it every step.
 //
 // # Identification
 //

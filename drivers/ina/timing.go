@@ -150,3 +150,43 @@ func TimingForInputs(chip Chip, interval time.Duration, inputs int) (averaging i
 	}
 	return best.avg, best.ct
 }
+
+// MinReadStep is the shortest step ReadStep returns: reading a chip more
+// often than once a second costs bus time and CPU for little gain.
+const MinReadStep = time.Second
+
+// ReadStep returns how often to read chip so that its averaged results
+// cover a sampling interval: the interval itself when the chip can average
+// over that long, otherwise the interval split into the fewest equal steps
+// that its longest window covers. An INA226 averages 16.9 s at most, so at
+// a 60 s interval it is read every 15 s. Steps are never shorter than
+// MinReadStep: an INA219 (136 ms at most) read every second still leaves
+// gaps between its windows. inputs is the number of enabled INA3221 inputs
+// (see TimingForInputs); an unknown chip returns interval.
+//
+// Configure the chip with TimingForInputs(chip, step, inputs) and add every
+// reading to the energy ledger; what a sample reports over the whole
+// interval is the mean of its readings.
+func ReadStep(chip Chip, interval time.Duration, inputs int) time.Duration {
+	longest := longestPeriod(chip, inputs)
+	if longest <= 0 || longest >= interval {
+		return interval
+	}
+	k := (interval + longest - 1) / longest // the fewest steps of at most longest
+	k = min(k, max(interval/MinReadStep, 1))
+	return interval / k
+}
+
+// longestPeriod is the longest update period chip can be set to.
+func longestPeriod(chip Chip, inputs int) time.Duration {
+	inputs = min(max(inputs, 1), 3)
+	switch chip {
+	case ChipINA219:
+		return 2 * adc219Table[len(adc219Table)-1].total
+	case ChipINA226, ChipINA230, ChipINA231, ChipINA260, ChipINA3221:
+		return cyclePeriodN(chip, avgCounts[len(avgCounts)-1], ct226[len(ct226)-1], inputs)
+	case ChipINA228:
+		return cyclePeriodN(chip, avgCounts[len(avgCounts)-1], ct228[len(ct228)-1], inputs)
+	}
+	return 0
+}

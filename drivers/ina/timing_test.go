@@ -176,3 +176,44 @@ func channelsEnabled(n int) [3]ChannelOpts {
 	}
 	return ch
 }
+
+func TestReadStep(t *testing.T) {
+	s := time.Second
+	tests := []struct {
+		chip     Chip
+		interval time.Duration
+		inputs   int
+		want     time.Duration
+	}{
+		{ChipINA226, 10 * s, 1, 10 * s},                 // 16.9 s reach it: one reading
+		{ChipINA226, 60 * s, 1, 15 * s},                 // 16.9 s at most: four readings
+		{ChipINA260, 10 * time.Minute, 1, 600 * s / 36}, // ⌈600 / 16.88⌉ = 36
+		{ChipINA231, 17 * s, 1, 17 * s / 2},
+		{ChipINA3221, 60 * s, 3, 60 * s / 2}, // 50.7 s with three inputs
+		{ChipINA3221, 60 * s, 1, 60 * s / 4}, // 16.9 s with one
+		{ChipINA228, 60 * s, 1, 60 * s / 8},  // 8.5 s
+		{ChipINA219, 10 * s, 1, s},           // 136 ms: capped at MinReadStep
+		{ChipINA219, 1500 * time.Millisecond, 1, 1500 * time.Millisecond},
+		{"ina999", 60 * s, 1, 60 * s},
+	}
+	for _, tt := range tests {
+		if got := ReadStep(tt.chip, tt.interval, tt.inputs); got != tt.want {
+			t.Errorf("ReadStep(%s, %v, %d) = %v, want %v", tt.chip, tt.interval, tt.inputs, got, tt.want)
+		}
+	}
+	// Whatever the interval, the step divides it evenly, is not below
+	// MinReadStep, and the timing for the step covers it unless even that
+	// step is out of the chip's reach (INA219).
+	for _, c := range []Chip{ChipINA219, ChipINA226, ChipINA3221, ChipINA228} {
+		for iv := s; iv <= 10*time.Minute; iv = iv * 9 / 8 {
+			step := ReadStep(c, iv, 3)
+			if k := iv / step; step < MinReadStep || iv-k*step >= k {
+				t.Errorf("%s %v: step %v (interval %v = %d steps + %v)", c, iv, step, iv, k, iv-k*step)
+			}
+			avg, ct := TimingForInputs(c, step, 3)
+			if p := updatePeriodFor(t, c, avg, ct); p < step && c != ChipINA219 {
+				t.Errorf("%s %v: step %v, but the chip's window for it is %v", c, iv, step, p)
+			}
+		}
+	}
+}

@@ -165,6 +165,9 @@ type Agent struct {
 	policy   *scheduler.Policy
 	sensors  []*sensor
 	channels []channelInfo
+	// step is how often the sensors are read (readStep): the sampling
+	// interval, or a fraction of it for chips that cannot average so long.
+	step     time.Duration
 	keeper   *energy.Keeper
 	batcher  *telemetry.Batcher
 	enc      telemetry.Encoder
@@ -222,6 +225,7 @@ func New(opts Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.step = readStep(c)
 	return a, nil
 }
 

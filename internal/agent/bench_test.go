@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/veille/veille/drivers/ina"
 	"github.com/veille/veille/drivers/sim"
 	"github.com/veille/veille/internal/clock"
 	"github.com/veille/veille/internal/config"
@@ -61,11 +60,17 @@ type discardPublisher struct{}
 
 func (discardPublisher) Publish(context.Context, string, byte, bool, []byte) error { return nil }
 
-// benchAgent builds an agent whose sampling path is ready (what Run sets up
-// before its loops start), on the bus open returns.
-func benchAgent(b *testing.B, ha bool, bus func(c *config.Config, clk *clock.Fake) i2c.Bus) (*Agent, *clock.Fake) {
+// benchAgent builds an agent of benchConfig whose sampling path is ready.
+func benchAgent(b testing.TB, ha bool, bus func(c *config.Config, clk *clock.Fake) i2c.Bus) (*Agent, *clock.Fake) {
+	return sampleAgent(b, benchConfig, ha, bus)
+}
+
+// sampleAgent builds an agent of the configuration conf whose sampling path
+// is ready (what Run sets up before its loops start), on the bus open
+// returns, with a fake clock.
+func sampleAgent(b testing.TB, conf string, ha bool, bus func(c *config.Config, clk *clock.Fake) i2c.Bus) (*Agent, *clock.Fake) {
 	b.Helper()
-	c, err := config.Parse("bench.toml", []byte(benchConfig))
+	c, err := config.Parse("bench.toml", []byte(conf))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -117,7 +122,7 @@ func benchAgent(b *testing.B, ha bool, bus func(c *config.Config, clk *clock.Fak
 
 // worldBus is the demo's: the simulated home server's I2C bus, whose chips
 // follow its load model (the world's own bookkeeping runs on every transfer).
-func worldBus(b *testing.B) func(*config.Config, *clock.Fake) i2c.Bus {
+func worldBus(b testing.TB) func(*config.Config, *clock.Fake) i2c.Bus {
 	return func(c *config.Config, clk *clock.Fake) i2c.Bus {
 		w, err := sim.New(WorldOpts(c, clk))
 		if err != nil {
@@ -130,7 +135,7 @@ func worldBus(b *testing.B) func(*config.Config, *clock.Fake) i2c.Bus {
 
 // chipBus is the same chips on a standalone emulated bus with steady rails:
 // only veille's path and the register emulation.
-func chipBus(b *testing.B) func(*config.Config, *clock.Fake) i2c.Bus {
+func chipBus(b testing.TB) func(*config.Config, *clock.Fake) i2c.Bus {
 	return func(_ *config.Config, clk *clock.Fake) i2c.Bus {
 		t0 := clk.Now().Add(-time.Minute)
 		pi, disk := sim.NewTrace(t0, 5.1, 0.55), sim.NewTrace(t0, 5.0, 0.8)
@@ -171,7 +176,7 @@ func BenchmarkSample(b *testing.B) {
 			a, clk := benchAgent(b, bc.ha, bc.bus)
 			interval := a.cfg.Sampling.Interval.D()
 			n := len(a.channels)
-			s := &sampler{readings: make([]ina.Reading, n), ok: make([]bool, n), tele: make([]telemetry.Reading, n)}
+			s := newSampler(n)
 			ctx := context.Background()
 			// Warm up: a whole frame, so every buffer has its size.
 			for range a.cfg.Telemetry.Batch + 1 {

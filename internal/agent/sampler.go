@@ -15,38 +15,96 @@ import (
 // sampler holds the buffers of the sampling hot path, reused every sample
 // so that steady state allocates nothing.
 type sampler struct {
+	// readings and ok are the latest read of every channel.
 	readings []ina.Reading
 	ok       []bool
-	tele     []telemetry.Reading
-	lastT    time.Time
+	// sum and n add up a channel's good readings since the last sample:
+	// several when the sensors are read every step of an interval (see
+	// readStep); mean and meanOK are what the sample reports.
+	sum    []ina.Reading
+	n      []int
+	mean   []ina.Reading
+	meanOK []bool
+	tele   []telemetry.Reading
+	slot   time.Time // the interval of the last sample
+	lastT  time.Time
 	// persistErr and persistLogged keep a failing checkpoint (retried at
-	// every sample) to one warning per cause and hour.
+	// every read) to one warning per cause and hour.
 	persistErr    string
 	persistLogged time.Time
 }
 
-// sampleLoop reads every sensor on the interval grid until ctx ends. It is
-// the main loop: it pets the systemd watchdog, so a hung loop gets veille
-// restarted.
+func newSampler(channels int) *sampler {
+	return &sampler{readings: make([]ina.Reading, channels), ok: make([]bool, channels),
+		sum: make([]ina.Reading, channels), n: make([]int, channels),
+		mean: make([]ina.Reading, channels), meanOK: make([]bool, channels),
+		tele: make([]telemetry.Reading, channels)}
+}
+
+// sampleLoop reads every sensor on the grid of a.step until ctx ends and
+// reports a sample on the interval grid. It is the main loop: it pets the
+// systemd watchdog, so a hung loop gets veille restarted.
 func (a *Agent) sampleLoop(ctx context.Context) error {
 	interval := a.cfg.Sampling.Interval.D()
-	n := len(a.channels)
-	s := &sampler{readings: make([]ina.Reading, n), ok: make([]bool, n), tele: make([]telemetry.Reading, n)}
+	s := newSampler(len(a.channels))
 	for {
 		now := a.clk.Now()
 		a.sampleOnce(ctx, s, now)
 		if a.watchdog != nil {
 			a.watchdog.Alive()
 		}
-		next := now.Truncate(interval).Add(interval)
-		if !clock.Sleep(a.clk, next.Sub(a.clk.Now()), ctx.Done()) {
+		if !clock.Sleep(a.clk, nextRead(now, interval, a.step).Sub(a.clk.Now()), ctx.Done()) {
 			a.flushTelemetry()
 			return nil
 		}
 	}
 }
 
+// nextRead is the read after now on the grid of step inside each interval;
+// the last step of an interval ends on the interval's boundary even when
+// step does not divide it exactly.
+func nextRead(now time.Time, interval, step time.Duration) time.Time {
+	slot := now.Truncate(interval)
+	end := slot.Add(interval)
+	if step >= interval {
+		return end
+	}
+	next := slot.Add((now.Sub(slot)/step + 1) * step)
+	if end.Sub(next) < step/2 {
+		return end
+	}
+	return next
+}
+
+// sampleOnce reads every sensor into the ledger and, on the first read of an
+// interval (every read when the sensors are read once per interval), reports
+// the mean of the readings since the previous sample.
 func (a *Agent) sampleOnce(ctx context.Context, s *sampler, now time.Time) {
+	a.readOnce(s, now)
+	interval := a.cfg.Sampling.Interval.D()
+	slot := now.Truncate(interval)
+	if a.step < interval && slot.Equal(s.slot) {
+		return // within the interval of the last sample
+	}
+	s.slot = slot
+	for i := range s.mean {
+		n := int64(s.n[i])
+		s.meanOK[i] = n > 0
+		if n > 0 {
+			m := &s.mean[i]
+			sum := &s.sum[i]
+			m.Bus, m.Current, m.Power = sum.Bus/physic.ElectricPotential(n), sum.Current/physic.ElectricCurrent(n), sum.Power/physic.Power(n)
+			m.Overflow = sum.Overflow
+		}
+		s.sum[i], s.n[i] = ina.Reading{}, 0
+	}
+	a.report(ctx, s, now)
+}
+
+// readOnce reads every sensor and adds the readings to the energy ledger,
+// the savings estimate and the sample's sums; it checkpoints the counters
+// when due.
+func (a *Agent) readOnce(s *sampler, now time.Time) {
 	for i := range s.ok {
 		s.ok[i] = false
 	}
@@ -61,9 +119,18 @@ func (a *Agent) sampleOnce(ctx context.Context, s *sampler, now time.Time) {
 	for i := range a.channels {
 		r := &s.readings[i]
 		led.Add(i, now, energy.Reading{Power: r.Power, Accumulated: r.Energy, HasAccumulator: r.HasEnergy}, s.ok[i])
-		if s.ok[i] && r.Power > 0 {
+		if !s.ok[i] {
+			continue
+		}
+		if r.Power > 0 {
 			total += float64(r.Power) / float64(physic.Watt)
 		}
+		sum := &s.sum[i]
+		sum.Bus += r.Bus
+		sum.Current += r.Current
+		sum.Power += r.Power
+		sum.Overflow = sum.Overflow || r.Overflow
+		s.n[i]++
 	}
 	if !s.lastT.IsZero() && now.After(s.lastT) {
 		a.keeper.Savings.Observe(total, min(now.Sub(s.lastT), led.MaxGap), a.currentState() != scheduler.Awake)
@@ -78,10 +145,15 @@ func (a *Agent) sampleOnce(ctx context.Context, s *sampler, now time.Time) {
 		a.log.Info("energy counters saved again", "after", now.Sub(s.persistLogged).Round(time.Second))
 		s.persistErr = ""
 	}
+}
+
+// report publishes a sample of s.mean: the telemetry batcher (and a frame
+// when one is full), the snapshot and Home Assistant.
+func (a *Agent) report(ctx context.Context, s *sampler, now time.Time) {
 	for i := range a.channels {
-		r := &s.readings[i]
+		r := &s.mean[i]
 		s.tele[i] = telemetry.Reading{Voltage: r.Bus, Current: r.Current, Power: r.Power,
-			EnergyMilliWh: a.keeper.Published(i) / 3600000, OK: s.ok[i], Overflow: r.Overflow}
+			EnergyMilliWh: a.keeper.Published(i) / 3600000, OK: s.meanOK[i], Overflow: r.Overflow}
 	}
 	a.teleMu.Lock()
 	a.batcher.SetStatus(a.status())
@@ -164,8 +236,8 @@ func (a *Agent) updateSnapshot(now time.Time, s *sampler) {
 	}
 	led := a.keeper.Ledger
 	for i := range a.channels {
-		r := &s.readings[i]
-		snap.Channels[i] = ChannelState{Name: a.channels[i].Name, OK: s.ok[i],
+		r := &s.mean[i]
+		snap.Channels[i] = ChannelState{Name: a.channels[i].Name, OK: s.meanOK[i],
 			Volts: float64(r.Bus) / float64(physic.Volt), Amps: float64(r.Current) / float64(physic.Ampere),
 			Watts:    float64(r.Power) / float64(physic.Watt),
 			EnergyWh: energy.Wh(a.keeper.Published(i)), TodayWh: energy.Wh(led.Channels[i].Today)}

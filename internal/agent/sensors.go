@@ -32,7 +32,7 @@ type sensor struct {
 	n        int
 	period   time.Duration // the time one reading covers (chip averaging)
 	readyAt  time.Time     // the chip's first averaged result after (re)opening
-	interval time.Duration // the sampling interval
+	step     time.Duration // how often it is read (readStep)
 	accum    bool          // the chip integrates energy itself (INA228)
 	warned   bool          // the short-window warning was given
 	failures int
@@ -52,8 +52,27 @@ type channelInfo struct {
 // busOpener opens /dev/i2c-N (or the simulated bus).
 type busOpener func(bus int) (i2c.Bus, error)
 
-// buildSensors creates the sensors of the configuration. Nothing is opened
-// yet: a missing chip makes its channels unavailable, it does not stop veille.
+// readStep is how often the sampler reads the sensors: the sampling
+// interval, or a fraction of it when a chip cannot average over the whole
+// interval (ina.ReadStep: an INA226 at 60 s is read every 15 s), so that its
+// readings still cover all of it. The INA228 adds up its own energy and does
+// not need it; hwmon chips average as their kernel driver is set.
+func readStep(c *config.Config) time.Duration {
+	interval := c.Sampling.Interval.D()
+	step := interval
+	for _, s := range c.Sensors {
+		chip := ina.Chip(s.Chip)
+		if chip == ina.ChipINA228 || s.AdcAveraging != 0 || s.AdcTime != "auto" {
+			continue // its own accumulator, or a timing the user chose
+		}
+		step = min(step, ina.ReadStep(chip, interval, max(len(s.Channels), 1)))
+	}
+	return step
+}
+
+// buildSensors creates the sensors of the configuration, set up to be read
+// every readStep(c). Nothing is opened yet: a missing chip makes its
+// channels unavailable, it does not stop veille.
 func buildSensors(c *config.Config, openBus busOpener, hw hwmon.FS) ([]*sensor, []channelInfo, error) {
 	var sensors []*sensor
 	var chans []channelInfo
@@ -69,7 +88,7 @@ func buildSensors(c *config.Config, openBus busOpener, hw hwmon.FS) ([]*sensor, 
 		buses[n] = b
 		return b, nil
 	}
-	interval := c.Sampling.Interval.D()
+	step := readStep(c)
 	for i := range c.Sensors {
 		s := c.Sensors[i]
 		key := fmt.Sprintf("sensor[%d]", i)
@@ -88,7 +107,7 @@ func buildSensors(c *config.Config, openBus busOpener, hw hwmon.FS) ([]*sensor, 
 		}
 		// Inputs the configuration does not name are switched off, so an
 		// INA3221's cycle visits fewer inputs: size its averaging for them.
-		avg, conv := ina.TimingForInputs(chip, interval, max(len(s.Channels), 1))
+		avg, conv := ina.TimingForInputs(chip, step, max(len(s.Channels), 1))
 		if s.AdcAveraging != 0 {
 			avg = s.AdcAveraging
 		}
@@ -125,7 +144,7 @@ func buildSensors(c *config.Config, openBus busOpener, hw hwmon.FS) ([]*sensor, 
 			chans = append(chans, channelInfo{Name: s.Name, Meta: meta})
 		}
 		sn := &sensor{name: fmt.Sprintf("%s %s", s.Chip, busName), first: len(chans) - n, n: n,
-			interval: interval, accum: chip == ina.ChipINA228}
+			step: step, accum: chip == ina.ChipINA228}
 		sn.open = func() (source, error) {
 			b, err := getBus(s.Bus)
 			if err != nil {
@@ -142,7 +161,7 @@ func buildSensors(c *config.Config, openBus busOpener, hw hwmon.FS) ([]*sensor, 
 	}
 	for i := range c.Hwmon {
 		h := c.Hwmon[i]
-		sn := &sensor{name: "hwmon " + h.Device, first: len(chans), n: 1, period: interval}
+		sn := &sensor{name: "hwmon " + h.Device, first: len(chans), n: 1, period: c.Sampling.Interval.D()}
 		chans = append(chans, channelInfo{Name: h.Name, Meta: telemetry.MetaChannel{Name: h.Name, Chip: "hwmon", Bus: h.Device}})
 		sn.open = func() (source, error) { return openHwmon(hw, h) }
 		sensors = append(sensors, sn)
@@ -212,10 +231,10 @@ func (s *sensor) read(now time.Time, dst []ina.Reading, log *slog.Logger) bool {
 		// A chip just configured holds no averaged result until its first
 		// window completes: its registers read zero or stale values.
 		s.readyAt = now.Add(s.period)
-		if !s.warned && !s.accum && s.period > 0 && s.period < s.interval*9/10 {
+		if !s.warned && !s.accum && s.period > 0 && s.period < s.step*9/10 {
 			s.warned = true
-			log.Warn("this chip cannot average over the whole sampling interval: what happens between its readings is extrapolated, and short bursts can be missed or over-counted; use a shorter [sampling] interval, or an INA228 (it integrates energy itself)",
-				"sensor", s.name, "longest_window", s.period, "interval", s.interval)
+			log.Warn("this chip's averaging does not cover the time between its readings: what happens between them is extrapolated, and short bursts can be missed or over-counted; leave adc_averaging and adc_time to veille, or use an INA226, INA260 or INA228 (it integrates energy itself)",
+				"sensor", s.name, "window", s.period, "read_every", s.step)
 		}
 	}
 	if now.Before(s.readyAt) {

@@ -29,7 +29,7 @@ func TestSensorNoisyChipDoesNotFlap(t *testing.T) {
 	opts.Averaging, opts.BusConversion = ina.TimingFor(ina.ChipINA260, 10*time.Second)
 	opts.ShuntConversion = opts.BusConversion
 	opens := 0
-	s := &sensor{name: "ina260 /dev/i2c-1 0x41", n: 1, interval: 10 * time.Second}
+	s := &sensor{name: "ina260 /dev/i2c-1 0x41", n: 1, step: 10 * time.Second}
 	s.open = func() (source, error) {
 		opens++
 		d, err := ina.New(bus, ina.ChipINA260, &opts)

@@ -78,8 +78,9 @@ type Sensor struct {
 	Address         int        `toml:"address"`
 	ShuntResistance Resistance `toml:"shunt_resistance"`
 	MaxCurrent      Current    `toml:"max_current"`
-	// AdcAveraging is the chip's averaging count; 0 matches the sampling
-	// interval so each reading covers the whole interval.
+	// AdcAveraging is the chip's averaging count; 0 matches the time
+	// between readings (the sampling interval, or a fraction of it when the
+	// chip cannot average so long) so the readings cover all of it.
 	AdcAveraging int `toml:"adc_averaging"`
 	// AdcTime is the conversion time ("auto" or like "1.1ms").
 	AdcTime string `toml:"adc_time"`
