@@ -39,7 +39,7 @@ grep -E '^\s+--- |^(ok|FAIL)' "$OUT/figures.txt" || true
 
 step "sampling cost"
 $GO test -count=1 -run '^$' -benchmem \
-  -bench '^(BenchmarkSample|BenchmarkSense|BenchmarkLedgerAdd|BenchmarkBatcherAdd|BenchmarkEncode)$' \
+  -bench '^(BenchmarkSample|BenchmarkSense|BenchmarkLedgerAdd|BenchmarkCheckpoint|BenchmarkBatcherAdd|BenchmarkEncode)$' \
   ./internal/agent/ ./drivers/ina/ ./internal/energy/ ./internal/telemetry/ | tee "$OUT/gobench.txt"
 $GO test -trimpath -count=1 -run '^$' -bench '^BenchmarkSample$/^chips/ha$' -benchmem -memprofilerate 1 \
   -memprofile "$OUT/sample.mem" -o "$OUT/agent.test" ./internal/agent/ >/dev/null

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -169,11 +170,17 @@ func BenchmarkSample(b *testing.B) {
 		bus  func(*config.Config, *clock.Fake) i2c.Bus
 	}{
 		{"chips/ha", true, chipBus(b)},
+		{"chips/ha/no-checkpoint", true, chipBus(b)},
 		{"chips/no-ha", false, chipBus(b)},
 		{"world/ha", true, worldBus(b)},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			a, clk := benchAgent(b, bc.ha, bc.bus)
+			if strings.HasSuffix(bc.name, "/no-checkpoint") {
+				// The ticks between two checkpoints: what every sample
+				// costs (BenchmarkCheckpoint is the checkpoint's own).
+				a.keeper.Interval = 1 << 62
+			}
 			interval := a.cfg.Sampling.Interval.D()
 			n := len(a.channels)
 			s := newSampler(n)

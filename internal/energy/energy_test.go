@@ -219,3 +219,28 @@ func BenchmarkLedgerAdd(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCheckpoint is one checkpoint of three channels' counters: the
+// JSON, the temporary file and its fsync, the check of the generation kept
+// as .prev, the rename and the directory's fsync. The agent does it every
+// checkpoint_interval (15 min by default), not per sample.
+func BenchmarkCheckpoint(b *testing.B) {
+	k, warn := Open(&Store{Dir: b.TempDir()}, []string{"pi", "disk", "usb"}, time.UTC, time.Minute, 15*time.Minute)
+	if warn != nil {
+		b.Fatal(warn)
+	}
+	now := t0
+	b.ReportAllocs()
+	for b.Loop() {
+		now = now.Add(15 * time.Minute)
+		for c := range 3 {
+			k.Ledger.Add(c, now, Reading{Power: 3 * physic.Watt}, true)
+		}
+		if err := k.Maybe(now); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if k.Writes() < uint64(b.N) {
+		b.Fatalf("%d checkpoints for %d ticks of 15 min", k.Writes(), b.N)
+	}
+}
