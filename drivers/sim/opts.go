@@ -26,6 +26,13 @@ type Opts struct {
 	// Seed makes the pseudo-random CPU bursts and I/O phases; worlds with
 	// the same options and seed behave identically.
 	Seed uint64
+	// History, if positive, is how much of its load model's past the world
+	// remembers: older rail steps are folded into a running total, so that
+	// memory stays flat over a long run. ExactEnergy and RailAt then answer
+	// for times at most History before the present, CumulativeEnergy for
+	// any time since. The emulated chips are unaffected: a rail keeps
+	// whatever a chip on it may still read. Zero keeps everything.
+	History time.Duration
 
 	Board   BoardOpts
 	Hubs    []HubOpts

@@ -35,8 +35,12 @@ type World struct {
 
 	origin time.Time
 	t      time.Time // the world has processed everything up to here
-	q      eventQueue
-	seq    uint64
+	// history is Opts.History; forgot the last horizon the rails were
+	// folded to (see forget).
+	history time.Duration
+	forgot  time.Time
+	q       eventQueue
+	seq     uint64
 
 	board   *board
 	hubs    []*hub
@@ -95,12 +99,16 @@ func New(opts Opts) (*World, error) {
 	if opts.Now == nil {
 		return nil, errors.New("sim: Opts.Now is required")
 	}
+	if opts.History < 0 {
+		return nil, fmt.Errorf("sim: Opts.History %s is negative", opts.History)
+	}
 	w := &World{
 		now:       opts.Now,
 		after:     opts.After,
 		root:      opts.Root,
 		log:       opts.Logger,
 		seed:      opts.Seed,
+		history:   opts.History,
 		hubBy:     map[string]*hub{},
 		diskBy:    map[string]*disk{},
 		railBy:    map[string]*rail{},
@@ -130,6 +138,7 @@ func New(opts Opts) (*World, error) {
 	w.root = abs
 	w.origin = w.now()
 	w.t = w.origin
+	w.forgot = w.origin
 	if err := w.build(opts); err != nil {
 		w.cleanup()
 		return nil, err
@@ -220,6 +229,7 @@ func (w *World) syncLocked() {
 	}
 	before := w.t
 	w.advance(w.now())
+	w.forget()
 	w.pollInputs()
 	if w.t.After(before) {
 		w.wake()
@@ -291,7 +301,8 @@ func (w *World) violate(at time.Time, d *disk, what, detail string) {
 
 // ExactEnergy returns the energy in joules that flowed through rail over
 // [t0, t1): the exact integral of the load model, for accuracy benchmarks.
-// t1 must not be after the world's present.
+// t1 must not be after the world's present; with Opts.History, t0 must not
+// be before the rail's horizon (Horizon).
 func (w *World) ExactEnergy(rail string, t0, t1 time.Time) (float64, error) {
 	w.lock()
 	defer w.unlock()
@@ -303,7 +314,50 @@ func (w *World) ExactEnergy(rail string, t0, t1 time.Time) (float64, error) {
 		return 0, fmt.Errorf("sim: exact energy on %s: %s is after the world's present %s",
 			rail, t1.Format(time.RFC3339Nano), w.t.Format(time.RFC3339Nano))
 	}
+	if !t1.After(t0) {
+		return 0, nil
+	}
+	if err := w.remembers(r, "exact energy", t0); err != nil {
+		return 0, fmt.Errorf("%w (over [%s, %s))", err, t0.Format(time.RFC3339Nano), t1.Format(time.RFC3339Nano))
+	}
 	return r.trace.Energy(t0, t1), nil
+}
+
+// CumulativeEnergy returns the energy in joules that flowed through rail
+// from the world's start to t: exact at any t from the rail's horizon
+// (Horizon) to the present, whatever the world has forgotten, so that a
+// long run can keep a running total without the history.
+func (w *World) CumulativeEnergy(rail string, t time.Time) (float64, error) {
+	w.lock()
+	defer w.unlock()
+	r, ok := w.railBy[rail]
+	if !ok {
+		return 0, fmt.Errorf("sim: cumulative energy: no rail %q (have %v)", rail, w.railNames())
+	}
+	if t.After(w.t) {
+		return 0, fmt.Errorf("sim: cumulative energy on %s: %s is after the world's present %s",
+			rail, t.Format(time.RFC3339Nano), w.t.Format(time.RFC3339Nano))
+	}
+	if t.After(w.origin) {
+		if err := w.remembers(r, "cumulative energy", t); err != nil {
+			return 0, err
+		}
+	}
+	_, _, e := r.trace.Cumulative(t)
+	return e, nil
+}
+
+// Horizon returns the earliest time ExactEnergy and RailAt can answer for
+// on rail: the world's start, or with Opts.History what it has not
+// forgotten yet (at least History before the present).
+func (w *World) Horizon(rail string) (time.Time, error) {
+	w.lock()
+	defer w.unlock()
+	r, ok := w.railBy[rail]
+	if !ok {
+		return time.Time{}, fmt.Errorf("sim: horizon: no rail %q (have %v)", rail, w.railNames())
+	}
+	return w.horizon(r), nil
 }
 
 // RailAt returns a rail's bus voltage and current at t (not after the
@@ -317,6 +371,9 @@ func (w *World) RailAt(rail string, t time.Time) (physic.ElectricPotential, phys
 	}
 	if t.After(w.t) {
 		return 0, 0, fmt.Errorf("sim: rail %s at %s: after the world's present", rail, t.Format(time.RFC3339Nano))
+	}
+	if err := w.remembers(r, "rail", t); err != nil {
+		return 0, 0, err
 	}
 	v, i := r.trace.At(t)
 	return physic.ElectricPotential(v * float64(physic.Volt)), physic.ElectricCurrent(i * float64(physic.Ampere)), nil
