@@ -96,7 +96,6 @@ topic_prefix = %q
 [homeassistant]
 enabled = true
 discovery_prefix = %q
-state_interval = "60s"
 
 [telemetry]
 batch = 30
