@@ -120,6 +120,9 @@ func (a *Agent) simSensors() {
 		once.Do(func() {
 			o := WorldOpts(a.cfg, a.clk)
 			o.Units, o.Button = nil, nil
+			// Only the chips read the load model, and only their recent
+			// windows: a daemon running for months keeps a day of it.
+			o.History = 24 * time.Hour
 			var w *sim.World
 			if w, err = sim.New(o); err == nil {
 				bus = w.Bus()
