@@ -98,7 +98,7 @@ func (a *Agent) sampleOnce(ctx context.Context, s *sampler, now time.Time) {
 		}
 		s.sum[i], s.n[i] = ina.Reading{}, 0
 	}
-	a.report(ctx, s, now)
+	a.report(s, now)
 }
 
 // readOnce reads every sensor and adds the readings to the energy ledger,
@@ -149,7 +149,7 @@ func (a *Agent) readOnce(s *sampler, now time.Time) {
 
 // report publishes a sample of s.mean: the telemetry batcher (and a frame
 // when one is full), the snapshot and Home Assistant.
-func (a *Agent) report(ctx context.Context, s *sampler, now time.Time) {
+func (a *Agent) report(s *sampler, now time.Time) {
 	for i := range a.channels {
 		r := &s.mean[i]
 		s.tele[i] = telemetry.Reading{Voltage: r.Bus, Current: r.Current, Power: r.Power,
