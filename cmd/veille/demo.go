@@ -71,7 +71,11 @@ reads) while the world's time and every wait run on; a sync makes it true.
 --stats FILE appends a JSON line every --stats-every of simulated time:
 real and simulated time, RSS, heap, goroutines, boots, each channel's
 published energy next to the exact energy of its rail while the Pi was up,
-energy checkpoints written and the size of the telemetry spool.`, stderr)
+energy checkpoints written and the size of the telemetry spool.
+
+The simulated world remembers the last --history of its load (default two
+days plus two --stats-every) for these exact figures and folds what is
+older into running totals, so a run of weeks keeps a flat footprint.`, stderr)
 	dur := fs.Duration("for", 55*time.Second, "how long to run (real time); 0 runs until Ctrl-C or the scenario's stop")
 	broker := fs.String("broker", "", "publish to this MQTT broker (tcp://host:port) instead of an embedded one")
 	speed := fs.Float64("speed", 200, "simulated seconds per real second")
@@ -84,6 +88,7 @@ energy checkpoints written and the size of the telemetry spool.`, stderr)
 	stateDir := fs.String("state-dir", "", "keep veille's state in this directory (default: a temporary one, removed at the end)")
 	logFormat := fs.String("log", "text", "log format with -v: text, or json (one object per line, with the simulated time)")
 	heapProfile := fs.String("heap-profile", "", "write a pprof heap profile (in-use memory) to this file at the end")
+	history := fs.Duration("history", 0, "simulated time the world remembers of its load for the exact energy (default 48h + 2 × --stats-every)")
 	if done, err := parse(fs, args); done {
 		return err
 	}
@@ -101,6 +106,11 @@ energy checkpoints written and the size of the telemetry spool.`, stderr)
 	}
 	if *statsEvery < time.Minute {
 		return fmt.Errorf("--stats-every: %s is shorter than a simulated minute", *statsEvery)
+	}
+	if *history == 0 {
+		*history = demoHistory(*statsEvery)
+	} else if *history < 10*time.Minute {
+		return fmt.Errorf("--history: %s is shorter than 10 simulated minutes", *history)
 	}
 	var c *config.Config
 	var err error
@@ -157,6 +167,7 @@ energy checkpoints written and the size of the telemetry spool.`, stderr)
 	}
 	logger := slog.New(handler)
 	wo := agent.WorldOpts(c, clk)
+	wo.History = *history
 	if sc != nil {
 		if err := sc.shape(&wo); err != nil {
 			return err
@@ -230,6 +241,19 @@ energy checkpoints written and the size of the telemetry spool.`, stderr)
 	}
 	v.summary(c, start, clk.Now(), d, cov)
 	return runErr
+}
+
+// demoHistory is how much of its load model's past the simulated world
+// keeps, so that a demo of weeks holds days of it, not weeks. Every
+// exact-energy question the demo asks is about the recent past: the
+// summary's coverage integrates from one sample to the next (at most three
+// sampling intervals), the --stats lines keep running totals and subtract
+// each night off at the first line after it (a night's halt, then up to
+// --stats-every): two days, plus two --stats intervals, is ample. A halt
+// longer than that is still subtracted exactly, from the cumulative energy
+// the --stats writer records as the Pi halts.
+func demoHistory(statsEvery time.Duration) time.Duration {
+	return 48*time.Hour + 2*statsEvery
 }
 
 // scriptDemo plays the people in the story on the simulated clock.

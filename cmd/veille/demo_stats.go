@@ -60,6 +60,43 @@ type statsWriter struct {
 	real  time.Time
 	cov   *coverage
 	mu    sync.Mutex
+	// up is each rail's exact energy while the Pi was up, kept as a running
+	// total (the world forgets its past: nothing is integrated from the
+	// start again); offSeen counts the Off periods already subtracted.
+	up      map[string]*upEnergy
+	offSeen int
+	// halts are the rails' cumulative energies at each halt not yet
+	// subtracted, taken as it happens (World.OnHalt): a halt longer than
+	// the world's history is still subtracted exactly. hmu guards them
+	// alone: the hook may run inside a world call made under mu.
+	hmu   sync.Mutex
+	halts []haltMark
+}
+
+type haltMark struct {
+	at  time.Time
+	cum map[string]float64 // rail → J from the world's start
+}
+
+// upEnergy is a rail's exact energy since the demo started, less the
+// nights off: CumulativeEnergy at the last sample, less its value at the
+// start and every off period, each subtracted once, at the first line that
+// sees it complete (offEnergy).
+type upEnergy struct {
+	atStart float64 // J from the world's start to the demo's
+	off     float64 // J while the Pi was off
+	err     error   // the total is unknown from here on
+}
+
+func (u *upEnergy) wh(w *sim.World, rail string, t time.Time) (float64, error) {
+	if u.err != nil {
+		return 0, u.err
+	}
+	cum, err := w.CumulativeEnergy(rail, t)
+	if err != nil {
+		return 0, err
+	}
+	return (cum - u.atStart - u.off) / 3600, nil
 }
 
 // coverage follows veille's samples as its energy ledger does and adds up
@@ -140,6 +177,8 @@ type statsChannel struct {
 	ExactWh         float64 `json:"exact_wh"`
 	MeasuredExactWh float64 `json:"measured_exact_wh"`
 	UnmeasuredS     float64 `json:"unmeasured_s"`
+	// ExactErr says why ExactWh is unknown.
+	ExactErr string `json:"exact_err,omitempty"`
 }
 
 func newStatsWriter(path string, d *agent.Demo, w *sim.World, c *config.Config, clk *clock.Scaled, wall *wallClock, start time.Time, cov *coverage) (*statsWriter, error) {
@@ -147,7 +186,83 @@ func newStatsWriter(path string, d *agent.Demo, w *sim.World, c *config.Config, 
 	if err != nil {
 		return nil, fmt.Errorf("--stats: %w", err)
 	}
-	return &statsWriter{f: f, d: d, w: w, c: c, clk: clk, wall: wall, start: start, real: time.Now(), cov: cov}, nil
+	s := &statsWriter{f: f, d: d, w: w, c: c, clk: clk, wall: wall, start: start, real: time.Now(), cov: cov, up: map[string]*upEnergy{}}
+	for _, rail := range cov.rails {
+		if _, ok := s.up[rail]; ok || rail == "" {
+			continue
+		}
+		u := &upEnergy{}
+		u.atStart, u.err = w.CumulativeEnergy(rail, start)
+		s.up[rail] = u
+	}
+	w.OnHalt(s.halted)
+	return s, nil
+}
+
+// halted records the rails' cumulative energies as the Pi halts.
+func (s *statsWriter) halted(at time.Time) {
+	m := haltMark{at: at, cum: map[string]float64{}}
+	for rail := range s.up {
+		if c, err := s.w.CumulativeEnergy(rail, at); err == nil {
+			m.cum[rail] = c
+		}
+	}
+	s.hmu.Lock()
+	s.halts = append(s.halts, m)
+	s.hmu.Unlock()
+}
+
+// offEnergy is a rail's exact energy over an off period [o[0], o[1]): from
+// the world's history, or, for a halt longer than it, from the cumulative
+// energy recorded at the halt.
+func (s *statsWriter) offEnergy(rail string, o [2]time.Time) (float64, error) {
+	e, err := s.w.ExactEnergy(rail, o[0], o[1])
+	if err == nil {
+		return e, nil
+	}
+	s.hmu.Lock()
+	var c0 float64
+	ok := false
+	for _, m := range s.halts {
+		if m.at.Equal(o[0]) {
+			c0, ok = m.cum[rail]
+		}
+	}
+	s.hmu.Unlock()
+	if !ok {
+		return 0, err
+	}
+	c1, err := s.w.CumulativeEnergy(rail, o[1])
+	if err != nil {
+		return 0, err
+	}
+	return c1 - c0, nil
+}
+
+// forgetHalts drops the marks of halts up to at (subtracted already).
+func (s *statsWriter) forgetHalts(at time.Time) {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	n := 0
+	for _, m := range s.halts {
+		if m.at.After(at) {
+			s.halts[n] = m
+			n++
+		}
+	}
+	clear(s.halts[n:])
+	s.halts = s.halts[:n]
+}
+
+// worldTime converts a time on the Pi's wall clock (what veille stamps its
+// samples with) to the world's clock.
+func (c *wallClock) worldTime(t time.Time) time.Time {
+	if c == nil {
+		return t
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return t.Add(-c.offset)
 }
 
 // observe follows veille's samples as its ledger does: a good reading
@@ -157,13 +272,7 @@ func (cv *coverage) observe(e agent.Event) {
 	if e.Kind != agent.EventSample || e.Snapshot == nil {
 		return
 	}
-	var off time.Duration
-	if cv.wall != nil {
-		cv.wall.mu.Lock()
-		off = cv.wall.offset
-		cv.wall.mu.Unlock()
-	}
-	t := e.Snapshot.Time.Add(-off) // on the world's clock
+	t := cv.wall.worldTime(e.Snapshot.Time)
 	boots, _ := cv.d.Progress()
 	cv.mu.Lock()
 	defer cv.mu.Unlock()
@@ -222,19 +331,36 @@ func (s *statsWriter) write() {
 	l.Running = ok && s.w.BoardState() == sim.BoardRunning
 	if ok {
 		l.Wall, l.State, l.PersistErr = snap.Time, snap.State.String(), snap.PersistErr
+		// Up to the agent's last sample (on the world's clock), while the
+		// Pi was up: the nights that ended before it are subtracted once.
+		upTo := s.wall.worldTime(snap.Time)
+		if upTo.Before(s.start) {
+			upTo = s.start
+		}
+		if p := s.w.Now(); upTo.After(p) {
+			upTo = p // a clock step between the sample and now
+		}
+		for ; s.offSeen < len(off) && off[s.offSeen][1].Before(upTo); s.offSeen++ {
+			o := off[s.offSeen]
+			for rail, u := range s.up {
+				if u.err != nil {
+					continue
+				}
+				e, err := s.offEnergy(rail, o)
+				if err != nil {
+					u.err = fmt.Errorf("the Pi off %s–%s: %w", o[0].Format(time.RFC3339), o[1].Format(time.RFC3339), err)
+				}
+				u.off += e
+			}
+			s.forgetHalts(o[0])
+		}
 		for _, ch := range snap.Channels {
 			sc := statsChannel{Name: ch.Name, OK: ch.OK, VeilleWh: ch.EnergyWh}
-			if rail := s.cov.rails[ch.Name]; rail != "" {
-				// Up to the agent's last sample, while the Pi was up.
-				exact, err := s.w.ExactEnergy(rail, s.start, snap.Time)
-				for _, o := range off {
-					if o[1].Before(snap.Time) {
-						e, _ := s.w.ExactEnergy(rail, o[0], o[1])
-						exact -= e
-					}
-				}
-				if err == nil {
-					sc.ExactWh = exact / 3600
+			if u := s.up[s.cov.rails[ch.Name]]; u != nil {
+				if wh, err := u.wh(s.w, s.cov.rails[ch.Name], upTo); err != nil {
+					sc.ExactErr = err.Error()
+				} else {
+					sc.ExactWh = wh
 				}
 			}
 			if wh, un, ok := s.cov.exact(ch.Name); ok {
@@ -276,8 +402,8 @@ func rssKiB() int64 {
 }
 
 // writeHeapProfile writes the in-use heap after a collection, so a soak can
-// tell what holds memory: veille, or the simulated world's history (it
-// keeps every step of its load model for the exact energy).
+// tell what holds memory: veille, or the simulated world (which keeps the
+// last demoHistory of its load model's steps for the exact energy).
 func writeHeapProfile(path string) error {
 	f, err := os.Create(path)
 	if err != nil {

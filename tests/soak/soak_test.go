@@ -13,7 +13,10 @@
 //
 // VEILLE_SOAK_DAYS overrides the number of days of the long run. The long
 // run writes its figures to the file named by VEILLE_SOAK_REPORT, if set
-// (make soak: bin/soak.md), for BENCHMARKS.md.
+// (make soak: bin/soak.md), for BENCHMARKS.md, and checks that memory stays
+// flat once the simulated world's history (two days and two hours, the
+// demo's default) is full. The one-day run keeps six hours of history, so
+// that the world forgets (a night's halt included) within make test.
 package soak
 
 import (
@@ -100,6 +103,7 @@ type stats struct {
 		ExactWh         float64 `json:"exact_wh"`
 		MeasuredExactWh float64 `json:"measured_exact_wh"`
 		UnmeasuredS     float64 `json:"unmeasured_s"`
+		ExactErr        string  `json:"exact_err"`
 	} `json:"channels"`
 	EnergyWrites uint64 `json:"energy_writes"`
 	SpoolBytes   int64  `json:"spool_bytes"`
@@ -107,9 +111,9 @@ type stats struct {
 }
 
 func TestSoak(t *testing.T) {
-	days, speed := 1, 3000.0
+	days, speed, history := 1, 3000.0, []string{"--history", "6h"}
 	if os.Getenv("VEILLE_SOAK") == "1" {
-		days, speed = 30, 3000
+		days, speed, history = 30, 3000, nil
 		if n, err := strconv.Atoi(os.Getenv("VEILLE_SOAK_DAYS")); err == nil && n > 0 {
 			days = n
 		}
@@ -130,9 +134,9 @@ func TestSoak(t *testing.T) {
 	// subscriber's queue survives the outages.
 	b := peers.Mosquitto(t, &peers.MosquittoOpts{Persist: true, MaxQueued: 1000000})
 	sub := peers.Subscribe(t, b.URL(), &peers.SubscribeOpts{ID: "soak-persistent", Persistent: true}, "veille/soak/tele")
-	v := peers.Start(t, "demo", "--config", conf, "--scenario", sc, "--state-dir", state,
+	v := peers.Start(t, append([]string{"demo", "--config", conf, "--scenario", sc, "--state-dir", state,
 		"--from", start.Format("2006-01-02 15:04"), "--speed", fmt.Sprint(speed), "--broker", b.URL(), "--for", "0",
-		"--stats", statsPath, "--stats-every", "1h", "--heap-profile", filepath.Join(dir, "heap.pprof"))
+		"--stats", statsPath, "--stats-every", "1h", "--heap-profile", filepath.Join(dir, "heap.pprof")}, history...)...)
 
 	// Broker outages: a few seconds down every half minute of real time
 	// (a few simulated hours at this speed).
@@ -201,6 +205,12 @@ wait:
 		errs = append(errs, fmt.Sprintf("%d telemetry frames lost", res.lost))
 	}
 	for _, c := range res.channels {
+		if c.exactErr != "" {
+			errs = append(errs, fmt.Sprintf("channel %s: no exact energy: %s", c.name, c.exactErr))
+		} else if c.exact <= 0 || c.exact < c.measured*(1-1e-9) {
+			// The uptime includes the sampled time.
+			errs = append(errs, fmt.Sprintf("channel %s: the exact load over the uptime, %.3f Wh, is less than over the sampled time, %.3f Wh", c.name, c.exact, c.measured))
+		}
 		if math.Abs(c.errPct) > 2 {
 			errs = append(errs, fmt.Sprintf("channel %s: veille %.2f Wh against the exact %.2f Wh over the sampled time (%+.2f%%)", c.name, c.veille, c.measured, c.errPct))
 		}
@@ -209,15 +219,25 @@ wait:
 		}
 	}
 	if days >= 3 {
-		// Flat: the heap that is not the simulated world's history (which
-		// grows by design, some 0.5 MiB a simulated day) within 50 % or
+		// Flat: the heap that is not the simulated world within 50 % or
 		// 2 MiB of the whole heap of day 1; goroutines within a handful.
-		// The process's RSS follows the world's history and is reported.
 		if own := (res.heapEnd - res.heapSim) >> 10; float64(own) > float64(res.heapFirst)*1.5 && own-int64(res.heapFirst) > 2048 {
 			errs = append(errs, fmt.Sprintf("the heap outside the simulated world is %d KiB after %d days, the whole heap was %d KiB on day 1", own, days, res.heapFirst))
 		}
 		if res.goLast > res.goFirst+5 {
 			errs = append(errs, fmt.Sprintf("goroutines grew from %d on day 1 to %d on day %d", res.goFirst, res.goLast, days))
+		}
+	}
+	if days >= 5 {
+		// The world's history is full from the third day (two days and two
+		// hours): from there the live heap and the RSS stay flat, within
+		// 1 MiB and 25 % (an unbounded history grew by 0.33 MiB of heap and
+		// 0.7 MiB of RSS a day).
+		if res.heapLast > res.heapDay3+res.heapDay3/4+1024 {
+			errs = append(errs, fmt.Sprintf("the live heap grew from %d KiB on day 3 to %d KiB on day %d", res.heapDay3, res.heapLast, days))
+		}
+		if res.rssLast > res.rssDay3+res.rssDay3/4+1024 {
+			errs = append(errs, fmt.Sprintf("the RSS grew from %d KiB on day 3 to %d KiB on day %d", res.rssDay3, res.rssLast, days))
 		}
 	}
 	if !strings.Contains(out, "veille started") {
@@ -236,6 +256,7 @@ type channelResult struct {
 	name                            string
 	veille, measured, exact, errPct float64
 	coverage                        float64
+	exactErr                        string
 }
 
 type result struct {
@@ -245,8 +266,9 @@ type result struct {
 	simHours, upHours   float64
 	boots               int
 	rssFirst, rssLast   int64
-	rssMax              int64
+	rssDay3, rssMax     int64
 	heapFirst, heapLast uint64
+	heapDay3            uint64
 	goFirst, goLast     int
 	channels            []channelResult
 	energyWrites        uint64
@@ -293,8 +315,8 @@ func analyse(t *testing.T, ss []stats, start time.Time, days int) *result {
 	r.violations = last.Violations
 	firstDayEnd := start.Add(24 * time.Hour)
 	lastDayStart := last.Sim.Add(-24 * time.Hour)
-	var rf, rl []int64
-	var hf, hl []uint64
+	var rf, rl, r3 []int64
+	var hf, hl, h3 []uint64
 	up := 0.0
 	for i, s := range ss {
 		r.rssMax = max(r.rssMax, s.RSSKiB)
@@ -312,6 +334,9 @@ func analyse(t *testing.T, ss []stats, start time.Time, days int) *result {
 			rf, hf = append(rf, s.RSSKiB), append(hf, s.HeapKiB)
 			r.goFirst = max(r.goFirst, s.Goroutines)
 		}
+		if s.Sim.After(start.Add(48*time.Hour)) && s.Sim.Before(start.Add(72*time.Hour)) {
+			r3, h3 = append(r3, s.RSSKiB), append(h3, s.HeapKiB)
+		}
 		if s.Sim.After(lastDayStart) {
 			rl, hl = append(rl, s.RSSKiB), append(hl, s.HeapKiB)
 			r.goLast = max(r.goLast, s.Goroutines)
@@ -320,8 +345,9 @@ func analyse(t *testing.T, ss []stats, start time.Time, days int) *result {
 	r.upHours = up
 	r.rssFirst, r.rssLast = median(rf), median(rl)
 	r.heapFirst, r.heapLast = uint64(median(toInt(hf))), uint64(median(toInt(hl)))
+	r.rssDay3, r.heapDay3 = median(r3), uint64(median(toInt(h3)))
 	for _, c := range last.Channels {
-		cr := channelResult{name: c.Name, veille: c.VeilleWh, measured: c.MeasuredExactWh, exact: c.ExactWh}
+		cr := channelResult{name: c.Name, veille: c.VeilleWh, measured: c.MeasuredExactWh, exact: c.ExactWh, exactErr: c.ExactErr}
 		if c.MeasuredExactWh > 0 {
 			cr.errPct = 100 * (c.VeilleWh - c.MeasuredExactWh) / c.MeasuredExactWh
 		}
@@ -358,9 +384,9 @@ func (r *result) lines() []string {
 	l := []string{
 		fmt.Sprintf("%d simulated days (%.0f h, %.0f h with the agent running) at %gx in %s real; %d starts of the agent",
 			r.days, r.simHours, r.upHours, r.speed, r.real.Round(time.Second), r.boots),
-		fmt.Sprintf("RSS median day 1 %d KiB, day %d %d KiB (max %d KiB); heap %d → %d KiB; goroutines max day 1 %d, day %d %d",
-			r.rssFirst, r.days, r.rssLast, r.rssMax, r.heapFirst, r.heapLast, r.goFirst, r.days, r.goLast),
-		fmt.Sprintf("in-use heap at the end %d KiB: the simulated world %d KiB (its load model's full history, kept for the exact energy), everything else (veille, the demo) %d KiB",
+		fmt.Sprintf("RSS median day 1 %d KiB, day 3 %d KiB, day %d %d KiB (max %d KiB); live heap median day 1 %d KiB, day 3 %d KiB, day %d %d KiB; goroutines max day 1 %d, day %d %d",
+			r.rssFirst, r.rssDay3, r.days, r.rssLast, r.rssMax, r.heapFirst, r.heapDay3, r.days, r.heapLast, r.goFirst, r.days, r.goLast),
+		fmt.Sprintf("in-use heap at the end %d KiB: the simulated world %d KiB (its load model's recent history, kept for the exact energy), everything else (veille, the demo) %d KiB",
 			r.heapEnd>>10, r.heapSim>>10, (r.heapEnd-r.heapSim)>>10),
 	}
 	for _, c := range r.channels {
