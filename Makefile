@@ -20,9 +20,12 @@ build:
 run: build
 	$(BIN)/veille demo
 
-## test: every test (installs what the tests need when missing: mosquitto, dbus-daemon).
+## test: every test (installs what the tests need when missing: mosquitto, dbus-daemon, node and npm),
+## then the recipes of docs/recipes run in Telegraf and Node-RED against veille (tests/recipes, its own module;
+## the first run builds Telegraf and installs Node-RED into bin/recipes/).
 test: deps
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
+	cd tests/recipes && CGO_ENABLED=0 $(GO) test -count=1 -timeout 15m -v ./...
 
 ## check: formatting, vet, staticcheck, tidy, cross-builds, and every test with -race.
 check: lint test
@@ -37,6 +40,7 @@ fmt:
 
 vet:
 	$(GO) vet ./...
+	cd tests/recipes && $(GO) vet ./...
 
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

@@ -58,7 +58,9 @@ func (s cddlSchema) walk(from node, keys []int64) (node, error) {
 
 var (
 	rePredicate = regexp.MustCompile(`\[[^\]]*\]`)
-	reRef       = regexp.MustCompile(`(\.\./|/|preceding-sibling::|[a-z(,+* ]|^)(n\d+(?:/n\d+)*)`)
+	// A path in an expression: what stands before it (not part of it), the
+	// steps up (../), an absolute start (/), an axis, and the keys.
+	reRef       = regexp.MustCompile(`(^|[^A-Za-z0-9_:./])((?:\.\./)*)(/)?(preceding-sibling::)?(n\d+(?:/n\d+)*)`)
 	reConfValue = regexp.MustCompile(`^\s*([a-z_]+)\s*=\s*"(.*)"\s*$`)
 )
 
@@ -71,9 +73,33 @@ func keysOf(path string) []int64 {
 	return ks
 }
 
+// resolve turns a path of an expression, evaluated at the element the
+// section selects (its keys from the frame, sel), into keys from the
+// frame. Telegraf's CBOR document turns an array into repeated elements,
+// so one ".." goes up one key.
+func resolve(sel []int64, up int, absolute bool, sibling bool, keys []int64) ([]int64, error) {
+	base := append([]int64(nil), sel...)
+	switch {
+	case absolute:
+		base = nil
+	case up > len(base):
+		return nil, fmt.Errorf("%d steps up from /n%s leave the frame", up, strings.Trim(strings.ReplaceAll(fmt.Sprint(sel), " ", "/n"), "[]"))
+	default:
+		base = base[:len(base)-up]
+	}
+	if sibling {
+		if up != 0 || absolute || len(keys) != 1 || len(base) == 0 || keys[0] != base[len(base)-1] {
+			return nil, fmt.Errorf("preceding-sibling::n%d does not stay in the selected column", keys[0])
+		}
+		return base, nil
+	}
+	return append(base, keys...), nil
+}
+
 // TestTelegrafRecipeMatchesSchema reads docs/recipes/telegraf.conf and
 // resolves every nK it uses, relative to its section's metric_selection, in
 // docs/telemetry.cddl: a renumbered key breaks this test, not the users.
+// (tests/recipes runs the recipe in Telegraf against veille's stream.)
 func TestTelegrafRecipeMatchesSchema(t *testing.T) {
 	s := parseCDDL(t, cddlPath)
 	fh, err := os.Open("../../docs/recipes/telegraf.conf")
@@ -82,8 +108,7 @@ func TestTelegrafRecipeMatchesSchema(t *testing.T) {
 	}
 	defer fh.Close()
 	root := node{rule: "frame", key: -1}
-	var sel *node
-	var selKey int64
+	var sel []int64
 	sections, refs := 0, 0
 	sc := bufio.NewScanner(fh)
 	for ln := 1; sc.Scan(); ln++ {
@@ -108,11 +133,10 @@ func TestTelegrafRecipeMatchesSchema(t *testing.T) {
 				t.Fatalf("telegraf.conf:%d: selection %q should be absolute", ln, expr)
 			}
 			ks := keysOf(strings.TrimPrefix(expr, "/"))
-			n, err := s.walk(root, ks)
-			if err != nil {
+			if _, err := s.walk(root, ks); err != nil {
 				t.Fatalf("telegraf.conf:%d: metric_selection %s: %v", ln, m[2], err)
 			}
-			sel, selKey = &n, ks[len(ks)-1]
+			sel = ks
 			continue
 		}
 		if sel == nil {
@@ -120,22 +144,12 @@ func TestTelegrafRecipeMatchesSchema(t *testing.T) {
 		}
 		for _, r := range reRef.FindAllStringSubmatch(expr, -1) {
 			refs++
-			ks := keysOf(r[2])
-			var err error
-			switch r[1] {
-			case "/":
+			ks, err := resolve(sel, strings.Count(r[2], "../"), r[3] == "/", r[4] != "", keysOf(r[5]))
+			if err == nil {
 				_, err = s.walk(root, ks)
-			case "../":
-				_, err = s.walk(node{rule: sel.rule, key: -1}, ks)
-			case "preceding-sibling::":
-				if len(ks) != 1 || ks[0] != selKey {
-					err = fmt.Errorf("preceding-sibling::%s does not stay in the selected column n%d", r[2], selKey)
-				}
-			default: // a child of the selected node
-				_, err = s.walk(*sel, ks)
 			}
 			if err != nil {
-				t.Errorf("telegraf.conf:%d: %s = %q: %s: %v", ln, name, m[2], r[0], err)
+				t.Errorf("telegraf.conf:%d: %s = %q: %s: %v", ln, name, m[2], strings.TrimPrefix(r[0], r[1]), err)
 			}
 		}
 	}
@@ -144,8 +158,65 @@ func TestTelegrafRecipeMatchesSchema(t *testing.T) {
 	}
 }
 
+// TestTelegrafResolve checks the path arithmetic the recipe test relies on.
+func TestTelegrafResolve(t *testing.T) {
+	s := parseCDDL(t, cddlPath)
+	root := node{rule: "frame", key: -1}
+	for _, c := range []struct {
+		sel      []int64
+		up       int
+		abs, sib bool
+		keys     []int64
+		want     string // rule.key, or the error's start
+	}{
+		{[]int64{7, 1}, 2, false, false, []int64{3}, "frame.3"},   // ../../n3: t0
+		{[]int64{7, 1}, 1, false, false, []int64{0}, "channel.0"}, // ../n0: channel id
+		{[]int64{7, 1}, 0, false, true, []int64{1}, "channel.1"},  // preceding-sibling::n1
+		{[]int64{7}, 0, false, false, []int64{4}, "channel.4"},    // n4: mwh
+		{[]int64{8}, 1, false, false, []int64{2}, "frame.2"},      // ../n2: seq
+		{[]int64{7, 1}, 0, true, false, []int64{4}, "frame.4"},    // /n4
+		{[]int64{7, 1}, 0, false, true, []int64{2}, "preceding-sibling::n2 does not stay"},
+		{[]int64{7, 1}, 3, false, false, []int64{3}, "3 steps up"},
+		{[]int64{7, 1}, 1, false, false, []int64{9}, "CDDL rule channel has no key 9"},
+		{[]int64{8}, 0, false, false, []int64{0, 1}, "status key 0 is not a map"},
+	} {
+		ks, err := resolve(c.sel, c.up, c.abs, c.sib, c.keys)
+		var n node
+		if err == nil {
+			n, err = s.walk(root, ks)
+		}
+		got := fmt.Sprintf("%s.%d", n.rule, n.key)
+		if err != nil {
+			got = err.Error()
+		}
+		if !strings.HasPrefix(got, c.want) {
+			t.Errorf("resolve(%v, up %d, abs %v, sibling %v, %v) = %s, want %s", c.sel, c.up, c.abs, c.sib, c.keys, got, c.want)
+		}
+	}
+	for expr, want := range map[string]string{
+		"../../n3 + count(preceding-sibling::n1) * ../../n4": "../../|n3 preceding-sibling::|n1 ../../|n4",
+		"string(../n0)":    "../|n0",
+		"sum(n5)":          "|n5",
+		"/n7/n1":           "/|n7/n1",
+		"number(../n1)":    "../|n1",
+		"n10 + n2":         "|n10 |n2",
+		"unknown(x) div 1": "",
+	} {
+		var got []string
+		for _, r := range reRef.FindAllStringSubmatch(expr, -1) {
+			got = append(got, r[2]+r[3]+r[4]+"|"+r[5])
+		}
+		if strings.Join(got, " ") != want {
+			t.Errorf("references in %q: %q, want %q", expr, strings.Join(got, " "), want)
+		}
+	}
+}
+
 // TestNodeRedFlowMatchesSchema checks the keys the Node-RED function node
-// reads from the decoded frame.
+// reads from the decoded frame, and that the flow uses only Node-RED's own
+// nodes (no node package to install: the CBOR is decoded by the npm module
+// "cbor" in the function node's libs). tests/recipes runs the flow in
+// Node-RED against veille's stream.
 func TestNodeRedFlowMatchesSchema(t *testing.T) {
 	s := parseCDDL(t, cddlPath)
 	b, err := os.ReadFile("../../docs/recipes/node-red-flow.json")
@@ -158,16 +229,29 @@ func TestNodeRedFlowMatchesSchema(t *testing.T) {
 	}
 	var code string
 	types := map[string]bool{}
+	core := map[string]bool{"tab": true, "comment": true, "mqtt in": true, "mqtt-broker": true, "function": true, "debug": true}
 	for _, n := range flow {
-		types[fmt.Sprint(n["type"])] = true
-		if n["type"] == "function" {
-			code += fmt.Sprint(n["func"])
+		typ := fmt.Sprint(n["type"])
+		types[typ] = true
+		if !core[typ] {
+			t.Errorf("flow node %v is of type %q, not one of Node-RED's core nodes the recipe uses", n["id"], typ)
+		}
+		if typ != "function" {
+			continue
+		}
+		code += fmt.Sprint(n["func"])
+		libs, _ := json.Marshal(n["libs"])
+		if !strings.Contains(string(libs), `{"module":"cbor","var":"cbor"}`) {
+			t.Errorf("function node %v: libs %s, want the npm module cbor as cbor", n["id"], libs)
 		}
 	}
-	for _, want := range []string{"mqtt in", "cbor", "function", "mqtt-broker"} {
+	for _, want := range []string{"mqtt in", "function", "mqtt-broker"} {
 		if !types[want] {
 			t.Errorf("flow has no %q node", want)
 		}
+	}
+	if !strings.Contains(code, "cbor.decodeFirstSync(msg.payload)") {
+		t.Error("the function node does not decode msg.payload with the cbor module")
 	}
 	// The function names the keys as K.<NAME> = <number>; each must be the
 	// CDDL key of that name.
