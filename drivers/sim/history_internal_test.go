@@ -28,7 +28,7 @@ func TestTraceMemoryBounded(t *testing.T) {
 			t.Fatalf("step %d: lengths %d %d %d", k, len(tr.at), len(tr.v), len(tr.i))
 		}
 	}
-	if maxLen > 2*keep+2 || maxCap > 4*keep+8 {
+	if maxLen > keep+keep/4+2 || maxCap > 2*keep+8 {
 		t.Errorf("200 000 steps keeping %d: len up to %d, cap up to %d", keep, maxLen, maxCap)
 	}
 	k := 0

@@ -38,7 +38,8 @@ type Trace struct {
 	// from is the horizon (ns since origin, 0 until the first Forget): the
 	// trace knows the signal from here on; base holds ∫V dt, ∫I dt and
 	// ∫V·I dt over [origin, from). The steps before the one in force at
-	// from are dead: Forget removes them once they are half of the slices.
+	// from are dead: Forget removes them once they are a quarter as many
+	// as the live ones.
 	from                 int64
 	baseV, baseI, baseVI float64
 }
@@ -172,8 +173,8 @@ func (tr *Trace) Horizon() time.Time { return tr.origin.Add(time.Duration(tr.fro
 // A t before the horizon changes nothing; t may be after the last step
 // (the trace keeps the step in force). Dropping is amortised O(1) per step:
 // the kept steps move to the front of the same arrays once the dead ones
-// are half of them, so the arrays stay about twice the steps of the
-// remembered span.
+// are a quarter as many, so the arrays hold at most 1.25 times the steps of
+// the remembered span (and append's spare capacity).
 func (tr *Trace) Forget(t time.Time) {
 	tr.forget(int64(t.Sub(tr.origin)))
 }
@@ -188,7 +189,7 @@ func (tr *Trace) forget(ns int64) {
 	tr.baseVI += svi
 	tr.from = ns
 	k := tr.index(ns) // the step in force at the horizon is kept
-	if k > 0 && 2*k >= len(tr.at) {
+	if k > 0 && 4*k >= len(tr.at)-k {
 		n := copy(tr.at, tr.at[k:])
 		copy(tr.v, tr.v[k:])
 		copy(tr.i, tr.i[k:])

@@ -13,7 +13,8 @@
 //
 // VEILLE_SOAK_DAYS overrides the number of days of the long run. The long
 // run writes its figures to the file named by VEILLE_SOAK_REPORT, if set
-// (make soak: bin/soak.md), for BENCHMARKS.md, and checks that memory stays
+// (make soak: bin/soak.md, with the heap profile at the end and the hourly
+// stats lines next to it), for BENCHMARKS.md, and checks that memory stays
 // flat once the simulated world's history (two days and two hours, the
 // demo's default) is full. The one-day run keeps six hours of history, so
 // that the world forgets (a night's halt included) within make test.
@@ -191,9 +192,14 @@ wait:
 		if err := os.WriteFile(path, []byte(res.markdown()), 0o644); err != nil {
 			t.Errorf("report: %v", err)
 		}
-		// The heap profile goes next to the report, for go tool pprof.
+		// The heap profile goes next to the report, for go tool pprof, and
+		// the hourly stats lines, for the day-by-day figures.
+		base := strings.TrimSuffix(path, filepath.Ext(path))
 		if b, err := os.ReadFile(filepath.Join(dir, "heap.pprof")); err == nil {
-			os.WriteFile(strings.TrimSuffix(path, filepath.Ext(path))+"-heap.pprof", b, 0o644)
+			os.WriteFile(base+"-heap.pprof", b, 0o644)
+		}
+		if b, err := os.ReadFile(statsPath); err == nil {
+			os.WriteFile(base+"-stats.jsonl", b, 0o644)
 		}
 	}
 
