@@ -115,36 +115,45 @@ func TestRecipes(t *testing.T) {
 	}
 	t.Logf("veille demo --for %v ran %.1fs", demoFor, time.Since(start).Seconds())
 	// Once every client of veille has left, the broker has every frame it
-	// will get; the sentinel comes after all of them to each subscriber.
+	// will get; the test's own frames come after all of them to each
+	// subscriber.
 	const ours = 3 // the decoder, Telegraf, Node-RED
 	if !waitFor(patience, func() bool { return rec.clients() == ours }) {
 		t.Fatalf("the broker still counts %d clients %v after veille ended, want %d (ours)", rec.clients(), patience, ours)
 	}
-	rec.publish(t, sentinelTopic, sentinelFrame(t))
-	if !waitFor(patience, func() bool { return rec.has(sentinelTopic) }) {
-		t.Fatalf("the decoder did not get its own last frame within %v", patience)
+	own := testFrames(t)
+	for _, b := range own {
+		rec.publish(t, sentinelTopic, b)
+	}
+	if !waitFor(patience, func() bool { return rec.count(sentinelTopic) == len(own) }) {
+		t.Fatalf("the decoder got %d of its own %d frames within %v", rec.count(sentinelTopic), len(own), patience)
 	}
 	frames := rec.frames(t)
-	all := samples(frames)
-	runs := map[string]bool{}
+	var tests []*frame
 	for _, f := range frames {
-		runs[fmt.Sprint(f.Node, "/", f.Run)] = true
-	}
-	if len(frames) < 10 || len(all) == 0 {
-		t.Fatalf("the decoder read %d frames (%d samples): the demo published too little to check the recipes", len(frames), len(all))
-	}
-	first, last := all[0], all[len(all)-1]
-	for _, s := range all {
-		if s.F.Node != sentinelNode {
-			last = s
+		if f.Node == sentinelNode {
+			tests = append(tests, f)
 		}
 	}
-	t.Logf("the decoder read %d frames (%d of veille in %d runs, 1 of the test), %d samples; first: %s: %s; last of veille: %s: %s",
-		len(frames), len(frames)-1, len(runs)-1, len(all), first, first.values(), last, last.values())
+	all := samples(frames)
+	runs := map[string]bool{}
+	var veilles []sample
+	for _, s := range all {
+		if s.F.Node != sentinelNode {
+			runs[fmt.Sprint(s.F.Node, "/", s.F.Run)] = true
+			veilles = append(veilles, s)
+		}
+	}
+	if len(frames)-len(tests) < 10 || len(veilles) == 0 {
+		t.Fatalf("the decoder read %d frames of veille (%d samples): the demo published too little to check the recipes", len(frames)-len(tests), len(veilles))
+	}
+	first, last := veilles[0], veilles[len(veilles)-1]
+	t.Logf("the decoder read %d frames (%d of veille in %d runs, %d of the test), %d samples; first: %s: %s; last of veille: %s: %s",
+		len(frames), len(frames)-len(tests), len(runs), len(tests), len(all), first, first.values(), last, last.values())
 
 	t.Run("telegraf", func(t *testing.T) {
 		want := telegrafExpected(frames)
-		sentinel := telegrafExpected(frames[len(frames)-1:])
+		sentinel := telegrafExpected(tests)
 		var pts []point
 		var err error
 		done := waitFor(patience, func() bool {
@@ -161,9 +170,9 @@ func TestRecipes(t *testing.T) {
 			t.Fatal(err)
 		}
 		if complained(tg.output(), telegrafBad) {
-			t.Errorf("Telegraf complained before writing the last frame's points: what it wrote so far is checked")
+			t.Errorf("Telegraf complained before writing the test's frames: what it wrote so far is checked")
 		} else if !done || tg.exited() {
-			t.Fatalf("Telegraf wrote %d of %d points within %v, not the last frame's (exited: %v)", len(pts), want, patience, tg.exited())
+			t.Fatalf("Telegraf wrote %d of %d points within %v, not all of the test's frames (exited: %v)", len(pts), want, patience, tg.exited())
 		}
 		tg.stop(syscall.SIGTERM) // a last flush, for anything beyond what is expected
 		if pts, err = readPoints(tgOut); err != nil {
@@ -179,7 +188,7 @@ func TestRecipes(t *testing.T) {
 
 	t.Run("node-red", func(t *testing.T) {
 		want := nodeRedExpected(frames)
-		sentinel := nodeRedExpected(frames[len(frames)-1:])
+		sentinel := nodeRedExpected(tests)
 		var msgs []redMessage
 		var err error
 		done := waitFor(patience, func() bool {
@@ -196,9 +205,9 @@ func TestRecipes(t *testing.T) {
 			t.Fatal(err)
 		}
 		if complained(nr.output(), nodeRedBad) {
-			t.Errorf("Node-RED complained before sending the last frame's messages: what it sent so far is checked")
+			t.Errorf("Node-RED complained before sending the test's frames: what it sent so far is checked")
 		} else if !done || nr.exited() {
-			t.Fatalf("Node-RED wrote %d of %d messages within %v, not the last frame's (exited: %v)", len(msgs), want, patience, nr.exited())
+			t.Fatalf("Node-RED wrote %d of %d messages within %v, not all of the test's frames (exited: %v)", len(msgs), want, patience, nr.exited())
 		}
 		nr.stop(syscall.SIGTERM)
 		if msgs, err = readRedMessages(redOut); err != nil {

@@ -319,15 +319,17 @@ func (r *recorder) clients() int {
 	return r.connected
 }
 
-func (r *recorder) has(topic string) bool {
+// count is how many telemetry messages came on topic.
+func (r *recorder) count(topic string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	n := 0
 	for _, m := range r.msgs {
 		if m.Topic() == topic {
-			return true
+			n++
 		}
 	}
-	return false
+	return n
 }
 
 func (r *recorder) publish(t testing.TB, topic string, payload []byte) {
@@ -355,17 +357,28 @@ func (r *recorder) frames(t testing.TB) []*frame {
 	return out
 }
 
-// sentinelFrame is the frame the test publishes after veille's last one:
-// once a recipe has written its points, it has written every earlier
-// frame's. It holds what the demo does not: a null between values,
-// negative currents and power, offsets near ±dt/2, flags, a channel null all
-// along, a column that starts after nulls, no SoC temperature, an energy
-// counter past 2^32 and every status key else.
-func sentinelFrame(t testing.TB) []byte {
+// testFrames are the frames the test publishes after veille's last one:
+// once a recipe has written their points, it has written every earlier
+// frame's. They hold what the demo may not: a frame where no channel could
+// be read, without offsets and with an empty status; then one with a null
+// between values, negative currents and power, offsets near ±dt/2, flags,
+// a channel null all along, a column that starts after nulls, no SoC
+// temperature, an energy counter past 2^32 and every other status key.
+func testFrames(t testing.TB) [][]byte {
 	t.Helper()
 	null := any(nil)
-	doc := map[uint64]any{
+	nulls := []any{null, null, null}
+	docs := []map[uint64]any{{
 		0: 1, 1: uint32(4000000001), 2: 0,
+		3: int64(1767225000000), // 2025-12-31T23:50:00Z
+		4: 60000, 5: 3,
+		7: []any{
+			map[uint64]any{0: 0, 1: nulls, 2: nulls, 3: nulls, 4: uint64(4294967296000), 5: 1},
+			map[uint64]any{0: 3, 1: nulls, 2: nulls, 3: nulls, 4: 17, 5: 1},
+		},
+		8: map[uint64]any{},
+	}, {
+		0: 1, 1: uint32(4000000001), 2: 1,
 		3: int64(1767225600000), // 2026-01-01T00:00:00Z
 		4: 60000, 5: 5,
 		6: []any{0, 250, -1200, 29999, -29999},
@@ -387,22 +400,35 @@ func sentinelFrame(t testing.TB) []byte {
 				4: 0, 5: 1},
 		},
 		8: map[uint64]any{1: 0x50005, 2: 4, 3: []any{2, 3}},
-	}
+	}}
 	em, err := cbor.CoreDetEncOptions().EncMode()
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := em.Marshal(doc)
-	if err != nil {
-		t.Fatalf("sentinel frame: %v", err)
+	var out [][]byte
+	for _, d := range docs {
+		b, err := em.Marshal(d)
+		if err != nil {
+			t.Fatalf("test frame: %v", err)
+		}
+		out = append(out, b)
 	}
-	return b
+	return out
 }
 
 // TestDecodeSentinel checks the decoder itself on the sentinel frame,
 // whose values are known: the recipes are compared with it.
 func TestDecodeSentinel(t *testing.T) {
-	f, err := decodeFrame(sentinelTopic, sentinelFrame(t))
+	fs := testFrames(t)
+	empty, err := decodeFrame(sentinelTopic, fs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(samples([]*frame{empty})); n != 0 || empty.Off != nil || empty.SocTemp != nil || empty.Sched != 0 || empty.Disks != nil ||
+		len(empty.Channels) != 2 || empty.Channels[0].MWh != 4294967296000 {
+		t.Errorf("the empty test frame decoded as %+v, %d samples", empty, n)
+	}
+	f, err := decodeFrame(sentinelTopic, fs[1])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -422,7 +448,7 @@ func TestDecodeSentinel(t *testing.T) {
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("sentinel samples:\n got %v\nwant %v", got, want)
 	}
-	if f.Node != sentinelNode || f.Run != 4000000001 || f.N != 5 || f.SocTemp != nil || f.Throttled != 0x50005 || f.Sched != 4 ||
+	if f.Node != sentinelNode || f.Run != 4000000001 || f.Seq != 1 || f.N != 5 || f.SocTemp != nil || f.Throttled != 0x50005 || f.Sched != 4 ||
 		fmt.Sprint(f.Disks) != "[2 3]" || len(f.Channels) != 3 || f.Channels[0].MWh != 4294967296123 || f.Channels[0].Flags != 2 ||
 		f.Channels[2].Flags != 1 || f.Channels[1].Flags != 0 {
 		t.Errorf("sentinel frame decoded as %+v", f)
