@@ -154,7 +154,11 @@ type statsLine struct {
 	RSSKiB int64     `json:"rss_kib"`
 	// RSSAnonKiB is the anonymous part of RSSKiB (heap, stacks, runtime);
 	// the rest is mostly the binary's pages as they are touched.
-	RSSAnonKiB int64          `json:"rss_anon_kib"`
+	RSSAnonKiB int64 `json:"rss_anon_kib"`
+	// ProfKiB is the memory profiler's own tables (BuckHashSys), in the
+	// anonymous RSS: they grow as new allocation stacks are sampled, a
+	// little every day with --heap-profile's fine sampling.
+	ProfKiB    uint64         `json:"prof_kib"`
 	HeapKiB    uint64         `json:"heap_kib"` // live, after a collection
 	Goroutines int            `json:"goroutines"`
 	Boots      int            `json:"boots"`
@@ -329,6 +333,7 @@ func (s *statsWriter) write() {
 	runtime.GC() // the live heap, not what the next collection frees
 	runtime.ReadMemStats(&ms)
 	l.HeapKiB = ms.HeapAlloc / 1024
+	l.ProfKiB = ms.BuckHashSys / 1024
 	boots, off := s.d.Progress()
 	l.Boots = boots
 	snap, ok := s.d.Snapshot()

@@ -95,6 +95,7 @@ type stats struct {
 	RealS      float64   `json:"real_s"`
 	RSSKiB     int64     `json:"rss_kib"`
 	RSSAnonKiB int64     `json:"rss_anon_kib"`
+	ProfKiB    int64     `json:"prof_kib"`
 	HeapKiB    uint64    `json:"heap_kib"`
 	Goroutines int       `json:"goroutines"`
 	Boots      int       `json:"boots"`
@@ -276,6 +277,8 @@ type result struct {
 	rssDay3, rssMax     int64
 	anonFirst, anonDay3 int64
 	anonLast            int64
+	profFirst, profDay3 int64
+	profLast            int64
 	heapFirst, heapLast uint64
 	heapDay3            uint64
 	goFirst, goLast     int
@@ -324,7 +327,7 @@ func analyse(t *testing.T, ss []stats, start time.Time, days int) *result {
 	r.violations = last.Violations
 	firstDayEnd := start.Add(24 * time.Hour)
 	lastDayStart := last.Sim.Add(-24 * time.Hour)
-	var rf, rl, r3, af, a3, al []int64
+	var rf, rl, r3, af, a3, al, pf, p3, pl []int64
 	var hf, hl, h3 []uint64
 	up := 0.0
 	for i, s := range ss {
@@ -340,14 +343,14 @@ func analyse(t *testing.T, ss []stats, start time.Time, days int) *result {
 		}
 		// Day 1 from its third hour (the heap settles after the start).
 		if s.Sim.After(start.Add(2*time.Hour)) && s.Sim.Before(firstDayEnd) {
-			rf, hf, af = append(rf, s.RSSKiB), append(hf, s.HeapKiB), append(af, s.RSSAnonKiB)
+			rf, hf, af, pf = append(rf, s.RSSKiB), append(hf, s.HeapKiB), append(af, s.RSSAnonKiB), append(pf, s.ProfKiB)
 			r.goFirst = max(r.goFirst, s.Goroutines)
 		}
 		if s.Sim.After(start.Add(48*time.Hour)) && s.Sim.Before(start.Add(72*time.Hour)) {
-			r3, h3, a3 = append(r3, s.RSSKiB), append(h3, s.HeapKiB), append(a3, s.RSSAnonKiB)
+			r3, h3, a3, p3 = append(r3, s.RSSKiB), append(h3, s.HeapKiB), append(a3, s.RSSAnonKiB), append(p3, s.ProfKiB)
 		}
 		if s.Sim.After(lastDayStart) {
-			rl, hl, al = append(rl, s.RSSKiB), append(hl, s.HeapKiB), append(al, s.RSSAnonKiB)
+			rl, hl, al, pl = append(rl, s.RSSKiB), append(hl, s.HeapKiB), append(al, s.RSSAnonKiB), append(pl, s.ProfKiB)
 			r.goLast = max(r.goLast, s.Goroutines)
 		}
 	}
@@ -356,6 +359,7 @@ func analyse(t *testing.T, ss []stats, start time.Time, days int) *result {
 	r.heapFirst, r.heapLast = uint64(median(toInt(hf))), uint64(median(toInt(hl)))
 	r.rssDay3, r.heapDay3 = median(r3), uint64(median(toInt(h3)))
 	r.anonFirst, r.anonDay3, r.anonLast = median(af), median(a3), median(al)
+	r.profFirst, r.profDay3, r.profLast = median(pf), median(p3), median(pl)
 	for _, c := range last.Channels {
 		cr := channelResult{name: c.Name, veille: c.VeilleWh, measured: c.MeasuredExactWh, exact: c.ExactWh, exactErr: c.ExactErr}
 		if c.MeasuredExactWh > 0 {
@@ -394,8 +398,8 @@ func (r *result) lines() []string {
 	l := []string{
 		fmt.Sprintf("%d simulated days (%.0f h, %.0f h with the agent running) at %gx in %s real; %d starts of the agent",
 			r.days, r.simHours, r.upHours, r.speed, r.real.Round(time.Second), r.boots),
-		fmt.Sprintf("RSS median day 1 %d KiB, day 3 %d KiB, day %d %d KiB (max %d KiB), of which anonymous %d, %d and %d KiB; live heap median day 1 %d KiB, day 3 %d KiB, day %d %d KiB; goroutines max day 1 %d, day %d %d",
-			r.rssFirst, r.rssDay3, r.days, r.rssLast, r.rssMax, r.anonFirst, r.anonDay3, r.anonLast, r.heapFirst, r.heapDay3, r.days, r.heapLast, r.goFirst, r.days, r.goLast),
+		fmt.Sprintf("RSS median day 1 %d KiB, day 3 %d KiB, day %d %d KiB (max %d KiB), of which anonymous %d, %d and %d KiB, and in that the heap profiler's tables %d, %d and %d KiB; live heap median day 1 %d KiB, day 3 %d KiB, day %d %d KiB; goroutines max day 1 %d, day %d %d",
+			r.rssFirst, r.rssDay3, r.days, r.rssLast, r.rssMax, r.anonFirst, r.anonDay3, r.anonLast, r.profFirst, r.profDay3, r.profLast, r.heapFirst, r.heapDay3, r.days, r.heapLast, r.goFirst, r.days, r.goLast),
 		fmt.Sprintf("in-use heap at the end %d KiB: the simulated world %d KiB (its load model's recent history, kept for the exact energy), everything else (veille, the demo) %d KiB",
 			r.heapEnd>>10, r.heapSim>>10, (r.heapEnd-r.heapSim)>>10),
 	}
