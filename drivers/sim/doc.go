@@ -28,7 +28,9 @@
 //     the board (idle, seeded 200 ms CPU bursts, shutting down, halted,
 //     booting) and the disks (off, spinning up, idle, busy, standby, with
 //     their own standby timers and background I/O) on rails whose exact
-//     energy ExactEnergy returns.
+//     energy ExactEnergy returns. Opts.History bounds the past a rail
+//     remembers (older steps fold into CumulativeEnergy's running total), so
+//     a world running for months stays flat in memory.
 //   - Back-ends implementing the contracts of docs/ARCHITECTURE.md: Command
 //     (the disks' CDB interpreter, CHECK CONDITIONs as *SenseError), Mount
 //     and Unmount, StopUnit, StartUnit and UnitsForMount, PowerOff and
