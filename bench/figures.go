@@ -21,6 +21,8 @@ type Figures struct {
 type HAResult struct {
 	Profile string
 	Span    time.Duration
+	// StateInterval is the reporter's heartbeat (the shipped default).
+	StateInterval time.Duration
 	// The state topic: retained JSON, QoS 1.
 	StateMessages int
 	StateBytes    int // payloads

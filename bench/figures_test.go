@@ -17,6 +17,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/veille/veille/internal/config"
 	"github.com/veille/veille/internal/homeassistant"
 )
 
@@ -136,11 +137,13 @@ func (r *recorder) Publish(_ context.Context, topic string, qos byte, retained b
 // runs until it waits again. A reporter timer due at a sample's instant
 // fires before that sample is handed over.
 func haDay(t *testing.T, profile string, samples []sample, interval time.Duration) HAResult {
-	res := HAResult{Profile: profile, Span: time.Duration(len(samples)) * interval}
+	res := HAResult{Profile: profile, Span: time.Duration(len(samples)) * interval, StateInterval: config.Default().HomeAssistant.StateInterval.D()}
 	topics := homeassistant.Topics{Prefix: "veille", Node: StreamNode}
 	opts := homeassistant.Options{
 		Topics: topics,
-		Device: homeassistant.Device{Name: StreamNode, Manufacturer: "veille", Model: "Raspberry Pi 5 Model B Rev 1.0", SWVersion: "bench"},
+		// The shipped heartbeat (significant changes go out at once).
+		StateInterval: res.StateInterval,
+		Device:        homeassistant.Device{Name: StreamNode, Manufacturer: "veille", Model: "Raspberry Pi 5 Model B Rev 1.0", SWVersion: "bench"},
 	}
 	for i, name := range StreamRails {
 		opts.Channels = append(opts.Channels, homeassistant.Channel{ID: uint16(i), Key: homeassistant.Key(name), Name: name})

@@ -264,8 +264,8 @@ func homeAssistant(rs []bench.HAResult) string {
 	fmt.Fprintf(&w, "|---|---|---|---|\n")
 	for _, r := range rs {
 		day := 24 * time.Hour.Seconds() / r.Span.Seconds()
-		fmt.Fprintf(&w, "| veille's state topic, %s load: every 60 s plus significant changes (real `homeassistant.Reporter`) | %.0f | **%s** | %.0f B |\n",
-			r.Profile, float64(r.StateMessages)*day, kb(float64(r.StatePackets)*day), float64(r.StateBytes)/float64(r.StateMessages))
+		fmt.Fprintf(&w, "| veille's state topic, %s load: every %s plus significant changes (real `homeassistant.Reporter`, shipped cadence) | %.0f | **%s** | %.0f B |\n",
+			r.Profile, dur(r.StateInterval), float64(r.StateMessages)*day, kb(float64(r.StatePackets)*day), float64(r.StateBytes)/float64(r.StateMessages))
 		fmt.Fprintf(&w, "| one flat JSON state every 60 s (system_sensors' way) | %.0f | %s | — |\n",
 			float64(r.FlatJSONMessages)*day, kb(float64(r.FlatJSONPackets)*day))
 		fmt.Fprintf(&w, "| one plain-text message per value every 60 s (rpi-mqtt-monitor's way) | %.0f | %s | — |\n",
