@@ -238,6 +238,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		names[i] = ch.Name
 	}
 	interval := c.Sampling.Interval.D()
+	if a.step < interval {
+		a.log.Info("sensors are read several times per sampling interval: a chip cannot average over all of it; each sample is the mean of its readings",
+			"interval", interval, "read_every", a.step)
+	}
 	// A late sample (a busy machine) is bridged with the latest average up to
 	// three intervals; a longer gap (a halt, a sensor away) is unmeasured.
 	keeper, warn := energy.Open(&energy.Store{Dir: c.StateDir}, names, loc, 3*interval, c.Energy.CheckpointInterval.D())
