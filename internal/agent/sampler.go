@@ -240,7 +240,7 @@ func (a *Agent) updateSnapshot(now time.Time, s *sampler) {
 		snap.Channels[i] = ChannelState{Name: a.channels[i].Name, OK: s.meanOK[i],
 			Volts: float64(r.Bus) / float64(physic.Volt), Amps: float64(r.Current) / float64(physic.Ampere),
 			Watts:    float64(r.Power) / float64(physic.Watt),
-			EnergyWh: energy.Wh(a.keeper.Published(i)), TodayWh: energy.Wh(led.Channels[i].Today)}
+			EnergyWh: energy.Wh(a.keeper.Published(i)), TodayWh: energy.Wh(a.keeper.PublishedToday(i))}
 	}
 	snap.TotalWh = energy.Wh(led.Total())
 	snap.SavedWh = energy.Wh(a.keeper.Savings.Saved)

@@ -84,7 +84,7 @@ func TestKeeperNeverBackwardsAfterCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := t0
-	var published [2]uint64
+	var published, today [2]uint64
 	for i := 0; i < 500; i++ {
 		now = now.Add(10 * time.Second)
 		k.Ledger.Add(0, now, Reading{Power: 3 * physic.Watt}, true)
@@ -98,6 +98,11 @@ func TestKeeperNeverBackwardsAfterCrash(t *testing.T) {
 				t.Fatalf("published counter went backwards")
 			}
 			published[c] = p
+			d := k.PublishedToday(c)
+			if d < today[c] {
+				t.Fatalf("published energy of the day went backwards")
+			}
+			today[c] = d
 		}
 	}
 	// Crash: no Close. A new keeper must resume at or above what was published.
@@ -108,6 +113,9 @@ func TestKeeperNeverBackwardsAfterCrash(t *testing.T) {
 	for c := range published {
 		if k2.Published(c) < published[c] {
 			t.Errorf("channel %d resumed at %d < published %d", c, k2.Published(c), published[c])
+		}
+		if k2.PublishedToday(c) < today[c] {
+			t.Errorf("channel %d: the day's energy resumed at %d < published %d", c, k2.PublishedToday(c), today[c])
 		}
 	}
 	// A clean stop resumes exactly, even right after a checkpoint reserved.
@@ -177,6 +185,16 @@ func TestKeeperENOSPCFreezesPublished(t *testing.T) {
 	}
 	if k.Published(0) >= k.Ledger.Channels[0].Total {
 		t.Error("published should stay at the persisted ceiling while nothing can be saved")
+	}
+	// The day's count is held back as much, and a restart resumes it at or
+	// above what was published.
+	today := k.PublishedToday(0)
+	if today >= k.Ledger.Channels[0].Today {
+		t.Error("the day's published energy should stay at the persisted ceiling while nothing can be saved")
+	}
+	k2, _ := Open(&Store{Dir: dir}, []string{"pi"}, time.UTC, time.Minute, time.Minute)
+	if got := k2.PublishedToday(0); got < today {
+		t.Errorf("after a restart the day's energy is %d µJ, below the %d published", got, today)
 	}
 	full = false
 	now = now.Add(time.Minute)

@@ -70,6 +70,16 @@ func (k *Keeper) Published(i int) uint64 {
 	return min(k.Ledger.Channels[i].Total, k.ceiling[i])
 }
 
+// PublishedToday returns channel i's energy since local midnight as it may
+// be published: held back by as much as Published holds back the lifetime
+// counter, so that after a crash the day's count resumes at or above what
+// was published (checkpoints store it with the same reservation). Home
+// Assistant's total_increasing takes any decrease for a new day.
+func (k *Keeper) PublishedToday(i int) uint64 {
+	c := &k.Ledger.Channels[i]
+	return c.Today - min(c.Today, c.Total-k.Published(i))
+}
+
 // Err is the last persistence failure (nil when the last write worked).
 func (k *Keeper) Err() error { return k.err }
 
@@ -122,7 +132,9 @@ func (k *Keeper) checkpoint(now time.Time, clean bool) error {
 			ceil[i] = max(ceil[i], k.ceiling[i])
 		}
 		st.Channels[c.Name] = ceil[i]
-		st.Today[c.Name] = c.Today
+		// Today carries the same reservation (none at a clean stop), so it
+		// resumes at or above PublishedToday too.
+		st.Today[c.Name] = c.Today + (ceil[i] - c.Total)
 	}
 	k.lastSave = now
 	if err := k.store.Save(st); err != nil {
