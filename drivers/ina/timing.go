@@ -79,14 +79,9 @@ func avgCode(c Chip, n int) (uint16, error) {
 const ina228TempConversion = 50 * time.Microsecond
 
 // cyclePeriod is the update period of a chip whose bus and shunt conversions
-// both take ct, averaged avg times, with every channel on:
-// (VBUSCT+VSHCT)·AVG, ×3 channels on the INA3221, +VTCT on the INA228.
-func cyclePeriod(c Chip, avg int, ct time.Duration) time.Duration {
-	return cyclePeriodN(c, avg, ct, 3)
-}
-
-// cyclePeriodN is cyclePeriod with the number of enabled INA3221 inputs.
-func cyclePeriodN(c Chip, avg int, ct time.Duration, inputs int) time.Duration {
+// both take ct, averaged avg times: (VBUSCT+VSHCT)·AVG, ×inputs (the enabled
+// channels) on the INA3221, +VTCT on the INA228.
+func cyclePeriod(c Chip, avg int, ct time.Duration, inputs int) time.Duration {
 	n := time.Duration(avg)
 	switch c {
 	case ChipINA3221:
@@ -141,7 +136,7 @@ func TimingForInputs(chip Chip, interval time.Duration, inputs int) (averaging i
 		}
 		for _, avg := range avgCounts {
 			for _, ct := range table {
-				consider(candidate{avg, ct, cyclePeriodN(chip, avg, ct, inputs)})
+				consider(candidate{avg, ct, cyclePeriod(chip, avg, ct, inputs)})
 			}
 		}
 	}
@@ -184,9 +179,9 @@ func longestPeriod(chip Chip, inputs int) time.Duration {
 	case ChipINA219:
 		return 2 * adc219Table[len(adc219Table)-1].total
 	case ChipINA226, ChipINA230, ChipINA231, ChipINA260, ChipINA3221:
-		return cyclePeriodN(chip, avgCounts[len(avgCounts)-1], ct226[len(ct226)-1], inputs)
+		return cyclePeriod(chip, avgCounts[len(avgCounts)-1], ct226[len(ct226)-1], inputs)
 	case ChipINA228:
-		return cyclePeriodN(chip, avgCounts[len(avgCounts)-1], ct228[len(ct228)-1], inputs)
+		return cyclePeriod(chip, avgCounts[len(avgCounts)-1], ct228[len(ct228)-1], inputs)
 	}
 	return 0
 }

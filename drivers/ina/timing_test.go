@@ -107,7 +107,7 @@ func cyclePeriod219or(c Chip, avg int, ct time.Duration) time.Duration {
 		a, _ := find219(avg, ct)
 		return 2 * a.total
 	}
-	return cyclePeriod(c, avg, ct)
+	return cyclePeriod(c, avg, ct, 3)
 }
 
 // updatePeriodFor opens chip with the timing and returns its UpdatePeriod.
@@ -147,7 +147,7 @@ func TestReadingString(t *testing.T) {
 func TestTimingForInputs(t *testing.T) {
 	for inputs := 1; inputs <= 3; inputs++ {
 		avg, ct := TimingForInputs(ChipINA3221, 10*time.Second, inputs)
-		period := cyclePeriodN(ChipINA3221, avg, ct, inputs)
+		period := cyclePeriod(ChipINA3221, avg, ct, inputs)
 		if period < 10*time.Second {
 			t.Errorf("%d inputs: avg %d × %v covers %v < 10 s", inputs, avg, ct, period)
 		}
@@ -164,7 +164,7 @@ func TestTimingForInputs(t *testing.T) {
 	if a, c := TimingForInputs(ChipINA3221, 10*time.Second, 3); a != a3 || c != c3 {
 		t.Error("TimingFor is not TimingForInputs with three inputs")
 	}
-	if a1, c1 := TimingForInputs(ChipINA3221, 10*time.Second, 1); cyclePeriodN(ChipINA3221, a3, c3, 1) >= 10*time.Second || (a1 == a3 && c1 == c3) {
+	if a1, c1 := TimingForInputs(ChipINA3221, 10*time.Second, 1); cyclePeriod(ChipINA3221, a3, c3, 1) >= 10*time.Second || (a1 == a3 && c1 == c3) {
 		t.Error("one input with the three-input settings should not cover the interval; TimingForInputs must differ")
 	}
 }
