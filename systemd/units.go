@@ -9,7 +9,6 @@ import (
 	"time"
 
 	sd "github.com/coreos/go-systemd/v22/dbus"
-	"github.com/coreos/go-systemd/v22/unit"
 	"github.com/godbus/dbus/v5"
 )
 
@@ -135,8 +134,11 @@ func (m *Manager) UnitsForMount(ctx context.Context, path string) ([]string, err
 		kind := unitType(u.Name)
 		switch {
 		case kind == "mount":
-			where := unit.UnitNamePathUnescape(strings.TrimSuffix(u.Name, ".mount"))
-			if !within(where, path) {
+			// UnescapePath, not go-systemd's UnitNamePathUnescape, which
+			// leaves \x80-\xff escaped: a mount point with an accent
+			// would match nothing.
+			where, err := UnescapePath(strings.TrimSuffix(u.Name, ".mount"))
+			if err != nil || !within(where, path) {
 				continue
 			}
 			props, err := m.conn.GetUnitPathPropertiesContext(ctx, u.Path)

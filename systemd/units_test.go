@@ -285,3 +285,22 @@ func TestWithin(t *testing.T) {
 		}
 	}
 }
+
+// A mount point outside ASCII: its unit name escapes every byte of the
+// UTF-8 ("/srv/médias" is srv-m\xc3\xa9dias.mount), and the units that need
+// that mount unit are found.
+func TestUnitsForMountNonASCII(t *testing.T) {
+	t.Parallel()
+	name, err := MountUnitName("/srv/médias")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, m := manager(t,
+		dbustest.Unit{Name: name, Where: "/srv/médias", What: "/dev/sda1"},
+		dbustest.Unit{Name: "jellyfin.service", BindsTo: []string{name}},
+	)
+	got, err := m.UnitsForMount(context.Background(), "/srv/médias")
+	if err != nil || !reflect.DeepEqual(got, []string{"jellyfin.service"}) {
+		t.Errorf("UnitsForMount(/srv/médias) = %q, %v; want [jellyfin.service]", got, err)
+	}
+}
