@@ -195,9 +195,19 @@ func TestMarshalHidesPassword(t *testing.T) {
 func TestPasswordFilePermissions(t *testing.T) {
 	dir := t.TempDir()
 	pw := filepath.Join(dir, "pw")
-	os.WriteFile(pw, []byte("s3cret\n"), 0o644)
 	p := filepath.Join(dir, "veille.toml")
-	os.WriteFile(p, []byte("version = 1\n[mqtt]\npassword_file = \""+pw+"\"\n"), 0o600)
+	for _, f := range []struct {
+		path, text string
+		mode       os.FileMode
+	}{{pw, "s3cret\n", 0o644}, {p, "version = 1\n[mqtt]\npassword_file = \"" + pw + "\"\n", 0o600}} {
+		// Chmod too: the mode WriteFile gives depends on the umask.
+		if err := os.WriteFile(f.path, []byte(f.text), f.mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(f.path, f.mode); err != nil {
+			t.Fatal(err)
+		}
+	}
 	c, err := Load(p)
 	if err != nil {
 		t.Fatal(err)
@@ -205,8 +215,12 @@ func TestPasswordFilePermissions(t *testing.T) {
 	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "chmod o-rwx "+pw) {
 		t.Errorf("warnings = %q", c.Warnings)
 	}
-	os.Chmod(pw, 0o640)
-	if c, _ = Load(p); len(c.Warnings) != 0 {
+	if err := os.Chmod(pw, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = Load(p); err != nil {
+		t.Fatal(err)
+	} else if len(c.Warnings) != 0 {
 		t.Errorf("warnings after chmod = %q", c.Warnings)
 	}
 }
