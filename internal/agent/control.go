@@ -144,7 +144,10 @@ func (c *control) step(ctx context.Context, now time.Time) {
 	// reading, so they run every step to keep it recent; they are cheap.
 	var acts []activity.Activity
 	if c.rates != nil {
-		acts, _ = c.rates.Run(ctx, now)
+		var err error
+		if acts, err = c.rates.Run(ctx, now); err != nil && ctx.Err() == nil {
+			a.log.Debug("activity checks", "err", err)
+		}
 	}
 	if d.State > c.state {
 		if c.checks != nil {
