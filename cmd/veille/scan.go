@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/veille/veille/drivers/hwmon"
 	"github.com/veille/veille/drivers/ina"
@@ -35,22 +35,23 @@ touched. Enable I2C first (dtparam=i2c_arm=on in config.txt; the image does).`, 
 // scanBus identifies the INA chips at 0x40-0x4F and prints a [[sensor]]
 // block for each; an address a kernel driver owns is named and not read.
 func scanBus(w io.Writer, b i2c.Bus, bus int, hw hwmon.FS) error {
-	n, seen := 0, 0
-	for addr := uint16(0x40); addr <= 0x4f; addr++ {
-		if drv, _ := hw.BoundDriver(bus, addr); drv != "" {
-			seen++
+	owned := 0
+	found, err := ina.Scan(b, func(addr uint16) bool {
+		drv, _ := hw.BoundDriver(bus, addr)
+		if drv != "" {
+			owned++
 			fmt.Fprintf(w, "# 0x%02x: owned by the kernel's %s driver, not read: use a [[hwmon]] block (device = %q)\n", addr, drv, hwmon.DeviceName(bus, addr))
-			continue
 		}
-		chip, err := ina.Detect(b, addr)
-		if err != nil && !errors.Is(err, ina.ErrNotIdentified) {
-			continue // nothing answers there (a NACK), or it stopped answering
-		}
-		seen++
-		n++
-		writeSensorBlock(w, bus, ina.Found{Addr: addr, Chip: chip}, n)
+		return drv != ""
+	})
+	for i, f := range found {
+		writeSensorBlock(w, bus, f, i+1)
 	}
-	if seen == 0 {
+	if err != nil {
+		// Devices that answered, then failed a later read: say so.
+		fmt.Fprintf(w, "# answered, then failed: %v\n", strings.ReplaceAll(err.Error(), "\n", "\n#   "))
+	}
+	if owned+len(found) == 0 && err == nil {
 		fmt.Fprintf(w, "# nothing answered at 0x40-0x4F on /dev/i2c-%d\n", bus)
 	}
 	return nil

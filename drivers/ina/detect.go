@@ -129,11 +129,16 @@ func (f Found) String() string {
 // fails is taken as empty (a NACK is the normal answer of an empty address,
 // and Linux i2c-dev reports it as an error). A device that answers and then
 // fails a later read is left out, and its error is returned with the others
-// (errors.Join) next to the devices found.
-func Scan(bus i2c.Bus) ([]Found, error) {
+// (errors.Join) next to the devices found. An address for which skip (when
+// not nil) returns true is not touched at all: one a kernel driver owns,
+// say.
+func Scan(bus i2c.Bus, skip func(addr uint16) bool) ([]Found, error) {
 	var found []Found
 	var errs []error
 	for addr := uint16(firstAddr); addr <= lastAddr; addr++ {
+		if skip != nil && skip(addr) {
+			continue
+		}
 		chip, answered, err := detect(bus, addr, false)
 		switch {
 		case !answered:

@@ -95,7 +95,7 @@ func TestScan(t *testing.T) {
 	}}
 	present := map[uint16]bool{0x40: true, 0x41: true, 0x44: true, 0x45: true, 0x4F: true}
 	bus := &faultBus{Playback: pb, failAt: 9, err: syscall.EIO}
-	found, err := Scan(&sparseBus{Bus: bus, present: present})
+	found, err := Scan(&sparseBus{Bus: bus, present: present}, nil)
 	want := []Found{{0x40, ChipINA228}, {0x41, ChipINA3221}, {0x44, ""}, {0x4F, ChipINA226}}
 	if !slices.Equal(found, want) {
 		t.Errorf("Scan = %v, want %v", found, want)
@@ -113,7 +113,7 @@ func TestScan(t *testing.T) {
 }
 
 func TestScanEmptyBus(t *testing.T) {
-	found, err := Scan(&sparseBus{Bus: &i2ctest.Playback{DontPanic: true}})
+	found, err := Scan(&sparseBus{Bus: &i2ctest.Playback{DontPanic: true}}, nil)
 	if len(found) != 0 || err != nil {
 		t.Errorf("Scan = %v, %v; want nothing", found, err)
 	}

@@ -87,7 +87,7 @@ func ExampleScan() {
 	}}
 	// The playback has nothing more: every other address fails, as an empty
 	// address does.
-	found, err := ina.Scan(bus)
+	found, err := ina.Scan(bus, nil)
 	fmt.Println(found, err)
 	// Output:
 	// [0x40: ina228] <nil>
