@@ -158,3 +158,47 @@ batch = 10
 		t.Errorf("one reading a minute is off by only %+.3f %% on the disk: the test's load no longer tells the two apart", one[1])
 	}
 }
+
+// TestHwmonChannel reads a chip the kernel owns through /sys/class/hwmon:
+// the channel is read at the very first sample (the kernel's driver
+// configured the chip long ago; veille has no window to wait for) and
+// follows the rail.
+func TestHwmonChannel(t *testing.T) {
+	const conf = `
+version = 1
+node = "hw"
+[[hwmon]]
+name = "disk"
+device = "1-0045"
+`
+	var w *sim.World
+	a, clk := sampleAgent(t, conf, false, func(c *config.Config, clk *clock.Fake) i2c.Bus {
+		o := sim.BurstyOpts(clk.Now)
+		o.Sensors = []sim.SensorOpts{{Addr: 0x45, Chip: sim.ChipINA226, Rail: "sda", Shunt: 10 * physic.MilliOhm, Kernel: true}}
+		var err error
+		if w, err = sim.New(o); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { w.Close() })
+		c.Root = w.Root()
+		return w.Bus()
+	})
+	// The kernel's chip has averaged for a while before veille starts.
+	clk.Advance(time.Minute)
+	if err := w.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	s := newSampler(len(a.channels))
+	a.sampleOnce(context.Background(), s, clk.Now())
+	snap := a.Snapshot()
+	if len(snap.Channels) != 1 || !snap.Channels[0].OK {
+		t.Fatalf("hwmon channel not read at the first sample: %+v", snap.Channels)
+	}
+	want, err := w.RailPower("sda")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := snap.Channels[0].Watts; got <= 0 || math.Abs(got-float64(want)/float64(physic.Watt)) > 0.5 {
+		t.Errorf("hwmon channel reads %.3f W, the rail draws %v", got, want)
+	}
+}

@@ -30,7 +30,7 @@ type sensor struct {
 	src      source
 	first    int // index of its first channel in the agent's channel list
 	n        int
-	period   time.Duration // the time one reading covers (chip averaging)
+	period   time.Duration // the time one reading covers (chip averaging); 0 for hwmon
 	readyAt  time.Time     // the chip's first averaged result after (re)opening
 	step     time.Duration // how often it is read (readStep)
 	accum    bool          // the chip integrates energy itself (INA228)
@@ -161,7 +161,9 @@ func buildSensors(c *config.Config, openBus busOpener, hw hwmon.FS) ([]*sensor, 
 	}
 	for i := range c.Hwmon {
 		h := c.Hwmon[i]
-		sn := &sensor{name: "hwmon " + h.Device, first: len(chans), n: 1, period: c.Sampling.Interval.D()}
+		// No period: the kernel's driver configured the chip long ago and
+		// its readings are ready at once (its averaging is the driver's).
+		sn := &sensor{name: "hwmon " + h.Device, first: len(chans), n: 1}
 		chans = append(chans, channelInfo{Name: h.Name, Meta: telemetry.MetaChannel{Name: h.Name, Chip: "hwmon", Bus: h.Device}})
 		sn.open = func() (source, error) { return openHwmon(hw, h) }
 		sensors = append(sensors, sn)
