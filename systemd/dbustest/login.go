@@ -127,11 +127,11 @@ func ServeLogin(address string) (*Login, error) {
 		sessions:   make(map[string]Session),
 		changed:    make(chan struct{}),
 	}
-	if err := svc.conn.Export(loginManager{l}, LoginPath, LoginManager); err != nil {
+	if err := svc.export(loginManager{l}, LoginPath, LoginManager); err != nil {
 		svc.conn.Close()
 		return nil, fmt.Errorf("dbustest: export login1 manager: %w", err)
 	}
-	if err := svc.conn.Export(properties{svc, l.managerProps}, LoginPath, "org.freedesktop.DBus.Properties"); err != nil {
+	if err := svc.export(properties{svc, l.managerProps}, LoginPath, "org.freedesktop.DBus.Properties"); err != nil {
 		svc.conn.Close()
 		return nil, fmt.Errorf("dbustest: export login1 properties: %w", err)
 	}
@@ -256,7 +256,7 @@ func (l *Login) AddSession(s Session) error {
 	l.sessions[s.ID] = s
 	l.st.Unlock()
 	id := s.ID
-	err := l.conn.Export(properties{l.service, func(iface string) (map[string]dbus.Variant, bool) {
+	err := l.service.export(properties{l.service, func(iface string) (map[string]dbus.Variant, bool) {
 		return l.sessionProps(id, iface)
 	}}, path, "org.freedesktop.DBus.Properties")
 	if err != nil {
@@ -271,7 +271,7 @@ func (l *Login) RemoveSession(id string) error {
 	delete(l.sessions, id)
 	l.st.Unlock()
 	path := sessionPath(id)
-	if err := l.conn.Export(nil, path, "org.freedesktop.DBus.Properties"); err != nil {
+	if err := l.service.export(nil, path, "org.freedesktop.DBus.Properties"); err != nil {
 		return fmt.Errorf("dbustest: unexport session %s: %w", id, err)
 	}
 	return l.conn.Emit(LoginPath, LoginManager+".SessionRemoved", id, path)

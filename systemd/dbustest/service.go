@@ -28,6 +28,11 @@ type service struct {
 	hooks    map[string]func() *dbus.Error
 	observer func(call string)
 
+	// exportMu serialises Export: godbus reads its object table without
+	// its lock while another Export writes it (a unit exported by a handler,
+	// LoadUnit, while a test adds one).
+	exportMu sync.Mutex
+
 	serialMu sync.Mutex
 	serial   uint32
 	byCall   map[replyKey]func() // registered by a handler, keyed by the call it answers
@@ -249,4 +254,11 @@ func busPathEscape(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// export is conn.Export, one at a time (see exportMu).
+func (svc *service) export(v any, path dbus.ObjectPath, iface string) error {
+	svc.exportMu.Lock()
+	defer svc.exportMu.Unlock()
+	return svc.conn.Export(v, path, iface)
 }

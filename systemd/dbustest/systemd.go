@@ -173,11 +173,11 @@ func ServeSystemd(address string) (*Systemd, error) {
 		return nil, err
 	}
 	s := &Systemd{service: svc, units: make(map[string]*Unit), changed: make(chan struct{}), transient: make(map[string]Unit), version: DefaultVersion}
-	if err := svc.conn.Export(systemdManager{s}, SystemdPath, SystemdManager); err != nil {
+	if err := svc.export(systemdManager{s}, SystemdPath, SystemdManager); err != nil {
 		svc.conn.Close()
 		return nil, fmt.Errorf("dbustest: export systemd1 manager: %w", err)
 	}
-	if err := svc.conn.Export(properties{svc, s.managerProps}, SystemdPath, "org.freedesktop.DBus.Properties"); err != nil {
+	if err := svc.export(properties{svc, s.managerProps}, SystemdPath, "org.freedesktop.DBus.Properties"); err != nil {
 		svc.conn.Close()
 		return nil, fmt.Errorf("dbustest: export systemd1 manager properties: %w", err)
 	}
@@ -206,7 +206,7 @@ func (s *Systemd) AddUnit(u Unit) error {
 }
 
 func (s *Systemd) export(name string) error {
-	err := s.conn.Export(properties{s.service, func(iface string) (map[string]dbus.Variant, bool) {
+	err := s.service.export(properties{s.service, func(iface string) (map[string]dbus.Variant, bool) {
 		return s.unitProps(name, iface)
 	}}, UnitPath(name), "org.freedesktop.DBus.Properties")
 	if err != nil {
@@ -712,7 +712,7 @@ func (s *Systemd) finish(j *Job, result string) {
 	}
 	s.st.Unlock()
 	if collected != "" {
-		_ = s.conn.Export(nil, UnitPath(collected), "org.freedesktop.DBus.Properties")
+		_ = s.service.export(nil, UnitPath(collected), "org.freedesktop.DBus.Properties")
 	}
 	_ = s.conn.Emit(SystemdPath, SystemdManager+".JobRemoved", j.ID, jobPath(j.ID), j.Unit, result)
 }
